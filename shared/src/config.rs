@@ -1,0 +1,205 @@
+//! Configuration from the environment, read once at cold start. Every variable,
+//! its default and its meaning is listed in the README; an error names the
+//! variable that is missing or bad, never its value (it may be a secret).
+
+use std::time::Duration;
+
+use crate::cleanup::CleanupRules;
+use crate::error::Error;
+use crate::plan::Rules;
+
+/// A value that must never reach a log line: `Debug` shows it redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mongodb_uri: Secret,
+    pub database: String,
+    pub collection: String,
+    pub runs_collection: String,
+    /// Required by sync (see [`Config::flink_rest_url`]); cleanup needs no Flink.
+    pub flink_rest_url: Option<String>,
+    pub flink_history_url: Option<String>,
+    pub flink_timeout: Duration,
+    pub k8s_namespace: String,
+    pub k8s_job_selector: String,
+    pub k8s_timeout: Duration,
+    pub log_tail_lines: i64,
+    pub log_limit_bytes: i64,
+    pub log_concurrency: usize,
+    pub history_max: usize,
+    pub rules: Rules,
+    pub cleanup: CleanupRules,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Same as [`Config::from_env`], from any lookup (tests use a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |k: &str| var(k).ok_or_else(|| Error::config(k, "is required and not set"));
+        let or = |k: &str, d: &str| var(k).unwrap_or_else(|| d.to_string());
+        let number = |k: &str, d: u64| -> Result<u64, Error> {
+            match var(k) {
+                None => Ok(d),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| Error::config(k, format!("must be a whole number, got {v:?}"))),
+            }
+        };
+        let url = |k: &str, v: String| -> Result<String, Error> {
+            let parsed = reqwest::Url::parse(&v)
+                .map_err(|e| Error::config(k, format!("is not a URL ({e})")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                return Err(Error::config(k, "must be an http(s) URL with a host"));
+            }
+            Ok(v.trim_end_matches('/').to_string())
+        };
+        let mongodb_uri = required("MONGODB_URI")?;
+        if !(mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://")) {
+            return Err(Error::config(
+                "MONGODB_URI",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        let flink_rest_url = var("FLINK_REST_URL")
+            .map(|v| url("FLINK_REST_URL", v))
+            .transpose()?;
+        let flink_history_url = var("FLINK_HISTORY_URL")
+            .map(|v| url("FLINK_HISTORY_URL", v))
+            .transpose()?;
+        let k8s_namespace = or("K8S_NAMESPACE", "lemo-dev");
+        if !crate::model::is_dns_label(&k8s_namespace) {
+            return Err(Error::config(
+                "K8S_NAMESPACE",
+                "is not a Kubernetes namespace name",
+            ));
+        }
+        let secs = |k: &str, d: u64| number(k, d).map(|s| chrono::Duration::seconds(s as i64));
+        let rules = Rules {
+            job_not_found_grace: secs("JOB_NOT_FOUND_GRACE_SECONDS", 600)?,
+            pod_waiting_grace: secs("POD_WAITING_GRACE_SECONDS", 300)?,
+            missing_threshold: u32::try_from(number("FLINK_MISSING_THRESHOLD", 3)?.max(1))
+                .map_err(|_| Error::config("FLINK_MISSING_THRESHOLD", "is too large"))?,
+            reason_max_bytes: number("STATUS_REASON_MAX_BYTES", 2048)?.clamp(64, 64 * 1024)
+                as usize,
+        };
+        Ok(Config {
+            mongodb_uri: Secret::new(mongodb_uri),
+            database: or("MONGODB_DATABASE", "lemo_recommender"),
+            collection: or("MONGODB_COLLECTION", "flink_jobs"),
+            runs_collection: or("MONGODB_RUNS_COLLECTION", "flink_job_sync_runs"),
+            flink_rest_url,
+            flink_history_url,
+            flink_timeout: Duration::from_millis(number("FLINK_TIMEOUT_MS", 5000)?),
+            k8s_namespace,
+            k8s_job_selector: or("K8S_JOB_SELECTOR", "app=flink-python-job"),
+            k8s_timeout: Duration::from_millis(number("K8S_TIMEOUT_MS", 10000)?),
+            log_tail_lines: number("LOG_TAIL_LINES", 500)?.clamp(1, 100_000) as i64,
+            log_limit_bytes: number("LOG_LIMIT_BYTES", 256 * 1024)?.clamp(1024, 16 * 1024 * 1024)
+                as i64,
+            log_concurrency: number("LOG_CONCURRENCY", 8)?.clamp(1, 64) as usize,
+            history_max: number("STATUS_HISTORY_MAX", 50)?.clamp(1, 1000) as usize,
+            rules,
+            cleanup: CleanupRules {
+                min_age: chrono::Duration::hours(number("CLEANUP_MIN_AGE_HOURS", 24)? as i64),
+                max_evidence_age: chrono::Duration::hours(number(
+                    "CLEANUP_MAX_EVIDENCE_AGE_HOURS",
+                    168,
+                )? as i64),
+            },
+        })
+    }
+
+    /// The Flink REST URL, which sync cannot do without.
+    pub fn flink_rest_url(&self) -> Result<&str, Error> {
+        self.flink_rest_url
+            .as_deref()
+            .ok_or_else(|| Error::config("FLINK_REST_URL", "is required by sync and not set"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("MONGODB_URI", "mongodb://u:hunter2@db:27017/"),
+        ("FLINK_REST_URL", "http://flink:8081/"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_documented_values() {
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert_eq!(c.database, "lemo_recommender");
+        assert_eq!(c.collection, "flink_jobs");
+        assert_eq!(c.k8s_namespace, "lemo-dev");
+        assert_eq!(c.k8s_job_selector, "app=flink-python-job");
+        assert_eq!(c.flink_rest_url().ok(), Some("http://flink:8081"));
+        assert_eq!(c.cleanup.min_age, chrono::Duration::hours(24));
+        assert_eq!(c.cleanup.max_evidence_age, chrono::Duration::days(7));
+        assert_eq!(c.rules.missing_threshold, 3);
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let e = Config::from_lookup(lookup(&[("FLINK_REST_URL", "http://f")])).expect_err("no uri");
+        assert!(e.to_string().contains("MONGODB_URI"), "{e}");
+        let c = Config::from_lookup(lookup(&[("MONGODB_URI", "mongodb://x")]))
+            .expect("cleanup needs no Flink");
+        let e = c.flink_rest_url().expect_err("sync does");
+        assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
+    }
+
+    #[test]
+    fn bad_number_is_named_without_leaking_the_uri() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TIMEOUT_MS", "soon"));
+        let e = Config::from_lookup(lookup(&pairs)).expect_err("bad number");
+        assert!(e.to_string().contains("FLINK_TIMEOUT_MS"), "{e}");
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn flink_url_must_be_http() {
+        let e = Config::from_lookup(lookup(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("FLINK_REST_URL", "file:///etc"),
+        ]))
+        .expect_err("bad url");
+        assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
+    }
+}

@@ -1,0 +1,255 @@
+//! Flink REST adapter: fetches job facts from the JobManager (and the History
+//! Server, when configured). It decides nothing; it only tells a trusted
+//! "unknown job" (the server answered 404) from "no trustworthy answer".
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::model::FlinkJobId;
+use crate::plan::{FlinkFacts, FlinkJob};
+
+#[derive(Debug, Clone)]
+pub struct FlinkClient {
+    http: reqwest::Client,
+    base: String,
+    history: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Overview {
+    jobs: Vec<JobDetails>,
+}
+
+#[derive(Debug, Deserialize)]
+struct JobDetails {
+    jid: String,
+    state: String,
+    #[serde(rename = "start-time", default = "minus_one")]
+    start: i64,
+    #[serde(rename = "end-time", default = "minus_one")]
+    end: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+impl From<JobDetails> for FlinkJob {
+    fn from(d: JobDetails) -> Self {
+        FlinkJob {
+            state: d.state,
+            start_ms: d.start,
+            end_ms: d.end,
+            root_cause: None,
+        }
+    }
+}
+
+/// The answer for one job from one server.
+enum Lookup {
+    Found(FlinkJob),
+    NotFound,
+    Failed(String),
+}
+
+impl FlinkClient {
+    pub fn new(base: &str, history: Option<&str>, timeout: Duration) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .user_agent(concat!("flink-job-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Flink(format!("building the HTTP client: {e}")))?;
+        Ok(FlinkClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            history: history.map(|h| h.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// `GET /jobs/overview`: every job the JobManager still knows, by JobID.
+    pub async fn overview(&self) -> Result<HashMap<FlinkJobId, FlinkJob>, String> {
+        let url = format!("{}/jobs/overview", self.base);
+        let body = self
+            .get_ok(&url)
+            .await?
+            .ok_or_else(|| "GET /jobs/overview: 404".to_string())?;
+        let overview: Overview = serde_json::from_slice(&body)
+            .map_err(|e| format!("GET /jobs/overview: unreadable JSON ({e})"))?;
+        Ok(overview
+            .jobs
+            .into_iter()
+            .filter_map(|d| FlinkJobId::parse(&d.jid).map(|id| (id, FlinkJob::from(d))))
+            .collect())
+    }
+
+    /// Facts about a job absent from the overview: asks `/jobs/{id}`, then the
+    /// History Server. Only answers that are 404 everywhere make a miss.
+    pub async fn job(&self, id: &FlinkJobId) -> FlinkFacts {
+        match self.lookup(&self.base, id).await {
+            Lookup::Found(job) => FlinkFacts::Found(job),
+            Lookup::Failed(e) => FlinkFacts::Unavailable(e),
+            Lookup::NotFound => match &self.history {
+                None => FlinkFacts::Missing,
+                Some(history) => match self.lookup(history, id).await {
+                    Lookup::Found(job) => FlinkFacts::Found(job),
+                    Lookup::NotFound => FlinkFacts::Missing,
+                    Lookup::Failed(e) => FlinkFacts::Unavailable(format!("history server: {e}")),
+                },
+            },
+        }
+    }
+
+    async fn lookup(&self, base: &str, id: &FlinkJobId) -> Lookup {
+        let url = format!("{base}/jobs/{id}");
+        match self.get_ok(&url).await {
+            Err(e) => Lookup::Failed(e),
+            Ok(None) => Lookup::NotFound,
+            Ok(Some(body)) => match serde_json::from_slice::<JobDetails>(&body) {
+                Ok(d) if d.jid == id.as_str() => Lookup::Found(d.into()),
+                Ok(d) => Lookup::Failed(format!(
+                    "GET /jobs/{id} answered for another job {:?}",
+                    d.jid
+                )),
+                Err(e) => Lookup::Failed(format!("GET /jobs/{id}: unreadable JSON ({e})")),
+            },
+        }
+    }
+
+    /// The root cause of a failed job, in words, from `/jobs/{id}/exceptions`.
+    pub async fn root_cause(&self, id: &FlinkJobId) -> Result<Option<String>, String> {
+        let url = format!("{}/jobs/{id}/exceptions", self.base);
+        match self.get_ok(&url).await? {
+            None => Ok(None),
+            Some(body) => {
+                let v: serde_json::Value = serde_json::from_slice(&body)
+                    .map_err(|e| format!("GET /jobs/{id}/exceptions: unreadable JSON ({e})"))?;
+                Ok(root_cause_of(&v))
+            }
+        }
+    }
+
+    /// The body of a 200, `None` for a 404, and an error for anything else.
+    async fn get_ok(&self, url: &str) -> Result<Option<Vec<u8>>, String> {
+        let path = url.strip_prefix(&self.base).unwrap_or(url).to_string();
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| describe(&path, e))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(format!("GET {path}: HTTP {status}"));
+        }
+        let body = resp.bytes().await.map_err(|e| describe(&path, e))?;
+        Ok(Some(body.to_vec()))
+    }
+}
+
+fn describe(path: &str, e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL, which may carry credentials.
+    let e = e.without_url();
+    let mut msg = format!("GET {path}: {kind} ({e}");
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    msg.push(')');
+    msg
+}
+
+/// Reads both shapes: Flink 1.x `root-exception`, and 2.x
+/// `exceptionHistory.entries[0]`. The deepest `Caused by:` of a stack trace is
+/// the root; a wrapper such as "Recovery is suppressed" is named after it.
+pub fn root_cause_of(v: &serde_json::Value) -> Option<String> {
+    let from_trace = |trace: &str| -> Option<String> {
+        let first = trace
+            .lines()
+            .next()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())?;
+        let deepest = trace
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Caused by: "))
+            .next_back();
+        Some(match deepest {
+            Some(root) if root != first => format!("{root} (via {first})"),
+            _ => first.to_string(),
+        })
+    };
+    if let Some(entry) = v.pointer("/exceptionHistory/entries/0") {
+        if let Some(trace) = entry.get("stacktrace").and_then(|s| s.as_str())
+            && let Some(cause) = from_trace(trace)
+        {
+            return Some(cause);
+        }
+        if let Some(name) = entry.get("exceptionName").and_then(|s| s.as_str()) {
+            return Some(name.to_string());
+        }
+    }
+    v.get("root-exception")
+        .and_then(|s| s.as_str())
+        .and_then(from_trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_cause_of_flink_2_exception_history_is_the_deepest_cause() {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/flink/exceptions_2x_failed.json"
+        ))
+        .expect("fixture");
+        let cause = root_cause_of(&v).expect("a cause");
+        assert!(
+            cause.starts_with("java.lang.NumberFormatException: For input string"),
+            "{cause}"
+        );
+        assert!(
+            cause.contains("via org.apache.flink.runtime.JobException"),
+            "{cause}"
+        );
+    }
+
+    #[test]
+    fn root_cause_of_flink_1_root_exception() {
+        let v = serde_json::json!({"root-exception": "java.lang.RuntimeException: boom\n\tat X.y(X.java:1)\nCaused by: java.io.IOException: disk\n\tat Z", "all-exceptions": []});
+        assert_eq!(
+            root_cause_of(&v).as_deref(),
+            Some("java.io.IOException: disk (via java.lang.RuntimeException: boom)")
+        );
+        assert_eq!(
+            root_cause_of(&serde_json::json!({"exceptionHistory": {"entries": []}})),
+            None
+        );
+    }
+
+    #[test]
+    fn overview_fixture_parses_with_minus_one_end_time_default() {
+        let o: Overview = serde_json::from_str(include_str!(
+            "../tests/fixtures/flink/overview_finished_failed.json"
+        ))
+        .expect("fixture");
+        assert_eq!(o.jobs.len(), 2);
+        let d: JobDetails = serde_json::from_str(r#"{"jid":"a","state":"RUNNING","start-time":5}"#)
+            .expect("parses");
+        assert_eq!((d.start, d.end), (5, -1));
+    }
+}

@@ -1,0 +1,23 @@
+//! flink-job-sync: keeps MongoDB records of Flink jobs submitted as Kubernetes
+//! Jobs true to what Kubernetes and Flink did.
+//!
+//! - [`model`], [`podlog`], [`plan`]: pure: the record, the log parsing and the
+//!   sync rule (facts in, changes out), tested without I/O.
+//! - [`flink`], [`k8s`], [`store`]: thin adapters that fetch facts and apply plans.
+//! - [`sync`]: one run, wiring observation, decision and application.
+//! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
+
+pub mod cleanup;
+pub mod config;
+pub mod error;
+pub mod flink;
+pub mod k8s;
+pub mod model;
+pub mod plan;
+pub mod podlog;
+pub mod store;
+pub mod sync;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::Error;

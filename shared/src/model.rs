@@ -1,0 +1,468 @@
+//! The record as sync sees it: statuses, Flink states and their mapping, the
+//! validated Flink JobID, and the parsing of a `flink_jobs` document into the
+//! facts sync decides on. Parsing is strict about what sync relies on and
+//! tolerant of everything else, which it never rewrites.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use mongodb::bson::{Bson, Document};
+
+/// A record's status. The first three are not final; sync never moves a record
+/// out of a final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    Created,
+    Running,
+    Suspended,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    pub const ALL: [Status; 6] = [
+        Status::Created,
+        Status::Running,
+        Status::Suspended,
+        Status::Finished,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+    pub const NON_FINAL: [Status; 3] = [Status::Created, Status::Running, Status::Suspended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "CREATED",
+            Status::Running => "RUNNING",
+            Status::Suspended => "SUSPENDED",
+            Status::Finished => "FINISHED",
+            Status::Failed => "FAILED",
+            Status::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Finished | Status::Failed | Status::Cancelled)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Maps Flink's job state to a record status; `None` for a state this version
+/// does not know, which then changes nothing but `flink_state`.
+pub fn status_for_flink_state(state: &str) -> Option<Status> {
+    Some(match state {
+        "INITIALIZING" | "CREATED" => Status::Created,
+        "RUNNING" | "CANCELLING" | "RESTARTING" | "FAILING" | "RECONCILING" => Status::Running,
+        "SUSPENDED" => Status::Suspended,
+        "FINISHED" => Status::Finished,
+        "FAILED" => Status::Failed,
+        "CANCELED" => Status::Cancelled,
+        _ => return None,
+    })
+}
+
+/// A Flink JobID: exactly 32 lowercase hex digits. Only this type goes into a
+/// Flink URL, so nothing read from a log or a record reaches one unchecked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlinkJobId(String);
+
+impl FlinkJobId {
+    pub fn parse(s: &str) -> Option<FlinkJobId> {
+        (s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| FlinkJobId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FlinkJobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a document could not be taken as a record. Named by `job_id` when it has
+/// a string one, else by `_id`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {id}: {problem}")]
+pub struct MalformedRecord {
+    pub id: String,
+    pub problem: String,
+}
+
+/// What sync reads of a record. Fields sync does not own are not kept here,
+/// and so can never be written back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub oid: Bson,
+    pub job_id: String,
+    pub status: Status,
+    pub flink_job_id: Option<FlinkJobId>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub k8s_job_name: Option<String>,
+    pub k8s_namespace: Option<String>,
+    pub flink_state: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub duration: Option<f64>,
+    pub status_reason: Option<String>,
+    pub sync_error: Option<String>,
+    pub flink_missing_count: u32,
+    /// `None` for a record sync has never written.
+    pub revision: Option<i64>,
+    /// `flink_job_id` as stored (raw), so the conditional write can match it.
+    pub raw_flink_job_id: Bson,
+}
+
+impl Record {
+    /// The Kubernetes Job this record was submitted as.
+    pub fn k8s_job_name(&self) -> &str {
+        self.k8s_job_name.as_deref().unwrap_or(&self.job_id)
+    }
+
+    pub fn namespace<'a>(&'a self, default: &'a str) -> &'a str {
+        self.k8s_namespace.as_deref().unwrap_or(default)
+    }
+
+    /// When the record was submitted: `submitted_at`, else the creation time an
+    /// ObjectId `_id` carries.
+    pub fn submitted(&self) -> Option<DateTime<Utc>> {
+        self.submitted_at.or_else(|| match &self.oid {
+            Bson::ObjectId(oid) => Utc
+                .timestamp_millis_opt(oid.timestamp().timestamp_millis())
+                .single(),
+            _ => None,
+        })
+    }
+
+    pub fn from_document(doc: &Document) -> Result<Record, MalformedRecord> {
+        let oid = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        let job_id = match doc.get("job_id") {
+            Some(Bson::String(s)) if !s.is_empty() => s.clone(),
+            other => {
+                return Err(MalformedRecord {
+                    id: format!("_id {}", display_id(&oid)),
+                    problem: format!(
+                        "job_id must be a non-empty string, found {}",
+                        describe(other)
+                    ),
+                });
+            }
+        };
+        let bad = |problem: String| MalformedRecord {
+            id: format!("job_id {job_id:?}"),
+            problem,
+        };
+        let status = match doc.get("status") {
+            Some(Bson::String(s)) => {
+                Status::parse(s).ok_or_else(|| bad(format!("unknown status {s:?}")))?
+            }
+            other => {
+                return Err(bad(format!(
+                    "status must be a string, found {}",
+                    describe(other)
+                )));
+            }
+        };
+        let raw_flink_job_id = doc.get("flink_job_id").cloned().unwrap_or(Bson::Null);
+        let flink_job_id = match &raw_flink_job_id {
+            Bson::Null => None,
+            Bson::String(s) if s.is_empty() => None,
+            Bson::String(s) => Some(FlinkJobId::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "flink_job_id {:?} is not 32 lowercase hex digits",
+                    truncate(s, 80)
+                ))
+            })?),
+            other => {
+                return Err(bad(format!(
+                    "flink_job_id must be a string or null, found {}",
+                    describe(Some(other))
+                )));
+            }
+        };
+        let opt_string = |field: &str| -> Result<Option<String>, MalformedRecord> {
+            match doc.get(field) {
+                None | Some(Bson::Null) => Ok(None),
+                Some(Bson::String(s)) => Ok(Some(s.clone())),
+                other => Err(bad(format!(
+                    "{field} must be a string, found {}",
+                    describe(other)
+                ))),
+            }
+        };
+        let opt_date = |field: &str| -> Result<Option<DateTime<Utc>>, MalformedRecord> {
+            match doc.get(field) {
+                None | Some(Bson::Null) => Ok(None),
+                Some(v) => parse_date(v)
+                    .map(Some)
+                    .ok_or_else(|| bad(format!("{field} is not a date: {}", describe(Some(v))))),
+            }
+        };
+        let k8s_job_name = opt_string("k8s_job_name")?;
+        if let Some(name) = &k8s_job_name
+            && !is_dns_subdomain(name)
+        {
+            return Err(bad(format!(
+                "k8s_job_name {:?} is not a Kubernetes name",
+                truncate(name, 80)
+            )));
+        }
+        let k8s_namespace = opt_string("k8s_namespace")?;
+        if let Some(ns) = &k8s_namespace
+            && !is_dns_label(ns)
+        {
+            return Err(bad(format!(
+                "k8s_namespace {:?} is not a Kubernetes namespace",
+                truncate(ns, 80)
+            )));
+        }
+        Ok(Record {
+            submitted_at: opt_date("submitted_at")?,
+            flink_state: opt_string("flink_state")?,
+            start_time: opt_date("start_time")?,
+            end_time: opt_date("end_time")?,
+            duration: match doc.get("duration") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::Double(d)) => Some(*d),
+                Some(Bson::Int32(i)) => Some(f64::from(*i)),
+                Some(Bson::Int64(i)) => Some(*i as f64),
+                other => {
+                    return Err(bad(format!(
+                        "duration must be a number, found {}",
+                        describe(other)
+                    )));
+                }
+            },
+            status_reason: opt_string("status_reason")?,
+            sync_error: opt_string("sync_error")?,
+            flink_missing_count: match doc.get("flink_missing_count") {
+                Some(Bson::Int32(i)) => u32::try_from(*i).unwrap_or(0),
+                Some(Bson::Int64(i)) => u32::try_from(*i).unwrap_or(0),
+                _ => 0,
+            },
+            revision: match doc.get("revision") {
+                None | Some(Bson::Null) => None,
+                Some(Bson::Int64(i)) => Some(*i),
+                Some(Bson::Int32(i)) => Some(i64::from(*i)),
+                other => {
+                    return Err(bad(format!(
+                        "revision must be an integer, found {}",
+                        describe(other)
+                    )));
+                }
+            },
+            oid,
+            job_id,
+            status,
+            flink_job_id,
+            k8s_job_name,
+            k8s_namespace,
+            raw_flink_job_id,
+        })
+    }
+}
+
+/// Reads a BSON date, or an ISO-8601 string with or without an offset (a
+/// string without one is taken as UTC, as the submitting system writes UTC).
+pub fn parse_date(v: &Bson) -> Option<DateTime<Utc>> {
+    match v {
+        Bson::DateTime(d) => Utc.timestamp_millis_opt(d.timestamp_millis()).single(),
+        Bson::String(s) => {
+            let s = s.trim();
+            if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+                return Some(d.with_timezone(&Utc));
+            }
+            for fmt in [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S",
+            ] {
+                if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+                    return Some(Utc.from_utc_datetime(&n));
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
+pub fn to_bson_date(d: DateTime<Utc>) -> Bson {
+    Bson::DateTime(mongodb::bson::DateTime::from_millis(d.timestamp_millis()))
+}
+
+/// DNS-1123 subdomain, as Kubernetes requires of object names.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(|l| is_dns_label_chars(l, 63))
+}
+
+/// DNS-1123 label, as Kubernetes requires of namespaces.
+pub fn is_dns_label(s: &str) -> bool {
+    is_dns_label_chars(s, 63)
+}
+
+fn is_dns_label_chars(l: &str, max: usize) -> bool {
+    let b = l.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn display_id(id: &Bson) -> String {
+    match id {
+        Bson::ObjectId(o) => o.to_hex(),
+        Bson::String(s) => truncate(s, 80).to_string(),
+        other => truncate(&other.to_string(), 80).to_string(),
+    }
+}
+
+fn describe(v: Option<&Bson>) -> String {
+    match v {
+        None => "nothing".to_string(),
+        Some(Bson::Null) => "null".to_string(),
+        Some(Bson::String(s)) => format!("the string {:?}", truncate(s, 40)),
+        Some(other) => format!("{:?}", other.element_type()),
+    }
+}
+
+/// At most `max` bytes of `s`, cut on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mongodb::bson::{doc, oid::ObjectId};
+
+    #[test]
+    fn every_flink_state_of_the_mapping_table_maps_as_specified() {
+        let table = [
+            ("CREATED", Status::Created),
+            ("INITIALIZING", Status::Created),
+            ("RUNNING", Status::Running),
+            ("CANCELLING", Status::Running),
+            ("RESTARTING", Status::Running),
+            ("FAILING", Status::Running),
+            ("RECONCILING", Status::Running),
+            ("SUSPENDED", Status::Suspended),
+            ("FINISHED", Status::Finished),
+            ("FAILED", Status::Failed),
+            ("CANCELED", Status::Cancelled),
+        ];
+        for (flink, status) in table {
+            assert_eq!(status_for_flink_state(flink), Some(status), "{flink}");
+        }
+        assert_eq!(
+            status_for_flink_state("CANCELLED"),
+            None,
+            "Flink spells it CANCELED"
+        );
+        assert_eq!(status_for_flink_state("running"), None);
+    }
+
+    #[test]
+    fn only_final_statuses_are_final() {
+        let finals: Vec<_> = Status::ALL.into_iter().filter(|s| s.is_final()).collect();
+        assert_eq!(
+            finals,
+            [Status::Finished, Status::Failed, Status::Cancelled]
+        );
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn flink_job_id_accepts_only_32_lowercase_hex() {
+        assert!(FlinkJobId::parse("ef163bff25523543d6699ac3c0e9b72e").is_some());
+        for bad in [
+            "",
+            "EF163BFF25523543D6699AC3C0E9B72E",
+            "ef163bff25523543d6699ac3c0e9b72",
+            "ef163bff25523543d6699ac3c0e9b72e0",
+            "../../jobs/x/cancel0000000000000",
+            "ef163bff25523543d6699ac3c0e9b72g",
+        ] {
+            assert!(FlinkJobId::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn record_with_string_dates_parses_as_utc() {
+        let d = doc! {"_id": ObjectId::new(), "job_id": "j1", "status": "CREATED", "flink_job_id": null,
+        "submitted_at": "2025-11-01T12:00:00", "start_time": "2025-11-01T12:00:30+08:00"};
+        let r = Record::from_document(&d).expect("parses");
+        assert_eq!(
+            r.submitted_at.map(|d| d.to_rfc3339()),
+            Some("2025-11-01T12:00:00+00:00".to_string())
+        );
+        assert_eq!(
+            r.start_time.map(|d| d.to_rfc3339()),
+            Some("2025-11-01T04:00:30+00:00".to_string())
+        );
+        assert_eq!(r.k8s_job_name(), "j1");
+    }
+
+    #[test]
+    fn malformed_records_are_named_by_job_id_or_object_id() {
+        let oid = ObjectId::new();
+        let e = Record::from_document(&doc! {"_id": oid, "job_id": 42, "status": "CREATED"})
+            .expect_err("bad job_id");
+        assert!(e.id.contains(&oid.to_hex()), "{e}");
+        assert!(e.problem.contains("job_id"), "{e}");
+        let e = Record::from_document(&doc! {"_id": oid, "job_id": "j", "status": "DONE"})
+            .expect_err("bad status");
+        assert_eq!(e.id, "job_id \"j\"");
+        let e = Record::from_document(
+            &doc! {"job_id": "j", "status": "CREATED", "flink_job_id": "../x"},
+        )
+        .expect_err("bad flink id");
+        assert!(e.problem.contains("32 lowercase hex"), "{e}");
+        let e = Record::from_document(
+            &doc! {"job_id": "j", "status": "CREATED", "submitted_at": "yesterday"},
+        )
+        .expect_err("bad date");
+        assert!(e.problem.contains("submitted_at"), "{e}");
+        let e = Record::from_document(
+            &doc! {"job_id": "j", "status": "CREATED", "k8s_job_name": "a/b"},
+        )
+        .expect_err("bad name");
+        assert!(e.problem.contains("k8s_job_name"), "{e}");
+    }
+
+    #[test]
+    fn submitted_falls_back_to_the_object_id_time() {
+        let oid = ObjectId::new();
+        let r = Record::from_document(&doc! {"_id": oid, "job_id": "j", "status": "CREATED"})
+            .expect("parses");
+        assert_eq!(
+            r.submitted().map(|d| d.timestamp()),
+            Some(oid.timestamp().timestamp_millis() / 1000)
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Reading a submitting pod's log, which is untrusted input: the Flink JobIDs
+//! it announces, and a short clean tail to explain a failure in words.
+
+use std::sync::LazyLock;
+
+use regex::bytes::Regex;
+
+use crate::model::FlinkJobId;
+
+/// The line `flink run` prints once the JobManager accepted the job. The
+/// pattern is anchored on the exact phrase and on exactly 32 lowercase hex
+/// digits that no further word character follows, so a decoy such as
+/// `JobID ../../jobs/x/cancel` or a 33-digit run never becomes a JobID.
+static SUBMITTED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"Job has been submitted with JobID ([0-9a-f]{32})(?:[^0-9A-Za-z_]|$)")
+        .unwrap_or_else(|e| {
+            unreachable!("static regex: {e}");
+        })
+});
+
+static ANSI: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+        .unwrap_or_else(|e| unreachable!("static regex: {e}"))
+});
+
+/// Every JobID the log announces, in order of appearance, without repeats.
+/// Works on raw bytes: a log need not be UTF-8.
+pub fn submitted_job_ids(log: &[u8]) -> Vec<FlinkJobId> {
+    let cleaned = ANSI.replace_all(log, &b""[..]);
+    let mut ids: Vec<FlinkJobId> = Vec::new();
+    for caps in SUBMITTED.captures_iter(&cleaned) {
+        let Some(m) = caps.get(1) else { continue };
+        let Ok(s) = std::str::from_utf8(m.as_bytes()) else {
+            continue;
+        };
+        if let Some(id) = FlinkJobId::parse(s)
+            && !ids.contains(&id)
+        {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The last `lines` telling lines of the log, as text (lossy UTF-8, colour
+/// codes and control characters removed), at most `max_bytes` long: enough to
+/// say why a submission failed without storing the log. Indented lines (Java
+/// `at ...` frames, Python `File ...` lines) are left out: after a failed
+/// `flink run` they would push the Python error out of any short tail.
+pub fn tail_text(log: &[u8], lines: usize, max_bytes: usize) -> String {
+    let cleaned = ANSI.replace_all(log, &b""[..]);
+    let text = String::from_utf8_lossy(&cleaned);
+    let kept: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect::<String>()
+        })
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with([' ', '\t']))
+        .collect();
+    let start = kept.len().saturating_sub(lines);
+    let joined = kept[start..].join("\n");
+    if joined.len() <= max_bytes {
+        return joined;
+    }
+    // Keep the end, which is where the error is.
+    let mut cut = joined.len() - max_bytes;
+    while !joined.is_char_boundary(cut) {
+        cut += 1;
+    }
+    format!("…{}", &joined[cut..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "ef163bff25523543d6699ac3c0e9b72e";
+    const B: &str = "b73bb3f147dc3bd5b562d668b64b4c58";
+
+    fn ids(log: &[u8]) -> Vec<String> {
+        submitted_job_ids(log)
+            .into_iter()
+            .map(|i| i.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn jobid_line_of_flink_run_is_found() {
+        let log = format!("Starting...\nJob has been submitted with JobID {A}\n");
+        assert_eq!(ids(log.as_bytes()), [A]);
+    }
+
+    #[test]
+    fn several_ids_are_kept_in_order_without_repeats() {
+        let log = format!(
+            "Job has been submitted with JobID {B}\r\nretry\r\nJob has been submitted with JobID {A}\r\nJob has been submitted with JobID {B}"
+        );
+        assert_eq!(ids(log.as_bytes()), [B, A]);
+    }
+
+    #[test]
+    fn decoys_never_become_job_ids() {
+        for log in [
+            "Job has been submitted with JobID ../../jobs/x/cancel".to_string(),
+            format!("Job has been submitted with JobID {}", A.to_uppercase()),
+            format!("Job has been submitted with JobID {A}0"),
+            format!("Job has been submitted with JobID {A}x"),
+            format!("Job has been submitted with JobID {}", &A[..31]),
+            format!("job has been submitted with jobid {A}"),
+        ] {
+            assert!(ids(log.as_bytes()).is_empty(), "{log}");
+        }
+    }
+
+    #[test]
+    fn ansi_colours_and_invalid_utf8_do_not_hide_the_id() {
+        let mut log = b"\xff\xfe garbage \x1b[32mJob has been submitted with JobID ".to_vec();
+        log.extend_from_slice(A.as_bytes());
+        log.extend_from_slice(b"\x1b[0m\n\xc3\x28");
+        assert_eq!(ids(&log), [A]);
+    }
+
+    #[test]
+    fn tail_keeps_last_lines_and_the_end_when_too_long() {
+        let log = b"one\n\ntwo\n\x1b[31mthree\x1b[0m\r\nfour\n";
+        assert_eq!(tail_text(log, 2, 100), "three\nfour");
+        let flink_run = b"Traceback (most recent call last):\n  File \"job.py\", line 2\n    raise X\nRuntimeError: no table\nProgramAbortException: Python process exits with code: 1\n\tat a.b(C.java:1)\n\tat d.e(F.java:2)\n\t... 15 more\n";
+        assert_eq!(
+            tail_text(flink_run, 2, 200),
+            "RuntimeError: no table\nProgramAbortException: Python process exits with code: 1"
+        );
+        let long = "x".repeat(50) + "\nEND";
+        let t = tail_text(long.as_bytes(), 10, 10);
+        assert!(t.ends_with("\nEND") && t.starts_with('…'), "{t}");
+        assert!(t.len() <= 10 + '…'.len_utf8());
+    }
+}

@@ -1,0 +1,348 @@
+//! MongoDB adapter: reads the non-final records, applies plans as conditional
+//! writes batched into `update` commands (any server version takes many
+//! statements in one round trip), and keeps the runs collection.
+
+use chrono::{DateTime, Utc};
+use mongodb::bson::{Bson, Document, doc, oid::ObjectId};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::model::{Record, Status, to_bson_date};
+use crate::plan::{Change, Plan};
+
+/// Fields sync reads; everything else in a record is neither read nor written.
+const PROJECTION: [&str; 15] = [
+    "_id",
+    "job_id",
+    "status",
+    "flink_job_id",
+    "submitted_at",
+    "k8s_job_name",
+    "k8s_namespace",
+    "flink_state",
+    "start_time",
+    "end_time",
+    "duration",
+    "status_reason",
+    "sync_error",
+    "flink_missing_count",
+    "revision",
+];
+
+/// Statements per `update` command: far below the 16 MiB message limit.
+const BATCH: usize = 500;
+
+pub struct Store {
+    db: Database,
+    records: Collection<Document>,
+    runs: Collection<Document>,
+    indexes: OnceCell<()>,
+}
+
+/// One conditional write, built from a record and its plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub job_id: String,
+    pub oid: Bson,
+    pub statement: Document,
+}
+
+/// What applying the writes came to.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Applied {
+    pub written: Vec<String>,
+    /// Records changed meanwhile by someone else: left alone.
+    pub conflicts: Vec<String>,
+    /// Records whose write the server refused, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Store {
+    pub async fn connect(cfg: &Config) -> Result<Store, Error> {
+        let mut options = ClientOptions::parse(cfg.mongodb_uri.expose())
+            .await
+            .map_err(|e| Error::config("MONGODB_URI", format!("cannot be used: {}", e.kind)))?;
+        options
+            .app_name
+            .get_or_insert_with(|| "flink-job-sync".to_string());
+        options
+            .server_selection_timeout
+            .get_or_insert(std::time::Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(std::time::Duration::from_secs(5));
+        let client = Client::with_options(options).map_err(Error::mongo("creating the client"))?;
+        let db = client.database(&cfg.database);
+        Ok(Store {
+            records: db.collection(&cfg.collection),
+            runs: db.collection(&cfg.runs_collection),
+            db,
+            indexes: OnceCell::new(),
+        })
+    }
+
+    pub fn records(&self) -> &Collection<Document> {
+        &self.records
+    }
+
+    pub fn runs(&self) -> &Collection<Document> {
+        &self.runs
+    }
+
+    /// Creates the indexes once per process (creation is idempotent on the
+    /// server; this keeps it off every invocation's path).
+    pub async fn ensure_indexes(&self) -> Result<(), Error> {
+        self.indexes
+            .get_or_try_init(|| async {
+                let idx = |keys: Document, unique: bool| {
+                    IndexModel::builder().keys(keys).options(IndexOptions::builder().unique(unique).build()).build()
+                };
+                self.records
+                    .create_indexes([
+                        idx(doc! {"status": 1}, false),
+                        idx(doc! {"flink_job_id": 1}, false),
+                        idx(doc! {"submitted_at": -1}, false),
+                    ])
+                    .await
+                    .map_err(Error::mongo("creating indexes"))?;
+                // Existing duplicates must not stop sync: the unique index is
+                // wanted, not required.
+                if let Err(e) = self.records.create_index(idx(doc! {"job_id": 1}, true)).await {
+                    tracing::warn!(error = %e.kind, "unique index on job_id could not be created (duplicate job_ids?)");
+                }
+                self.runs
+                    .create_index(idx(doc! {"started_at": -1}, false))
+                    .await
+                    .map_err(Error::mongo("creating the runs index"))?;
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The non-final records (all, or those named), in `_id` order.
+    pub async fn non_final(&self, job_ids: Option<&[String]>) -> Result<Vec<Document>, Error> {
+        let statuses: Vec<&str> = Status::NON_FINAL.iter().map(|s| s.as_str()).collect();
+        let mut filter = doc! {"status": {"$in": statuses}};
+        if let Some(ids) = job_ids {
+            filter.insert("job_id", doc! {"$in": ids});
+        }
+        let projection: Document = PROJECTION
+            .iter()
+            .map(|f| (f.to_string(), Bson::Int32(1)))
+            .collect();
+        let mut cursor = self
+            .records
+            .find(filter)
+            .projection(projection)
+            .sort(doc! {"_id": 1})
+            .batch_size(1000)
+            .await
+            .map_err(Error::mongo("reading non-final records"))?;
+        let mut out = Vec::new();
+        while cursor
+            .advance()
+            .await
+            .map_err(Error::mongo("reading non-final records"))?
+        {
+            match cursor.deserialize_current() {
+                Ok(d) => out.push(d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a record could not be decoded and is skipped")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies the writes in batches; a write that no longer matches (another
+    /// writer changed the record) is a conflict, never an overwrite.
+    pub async fn apply(&self, writes: &[Write], run_id: &str) -> Result<Applied, Error> {
+        let mut applied = Applied::default();
+        for chunk in writes.chunks(BATCH) {
+            let statements: Vec<Document> = chunk.iter().map(|w| w.statement.clone()).collect();
+            let reply = self
+                .db
+                .run_command(
+                    doc! {"update": self.records.name(), "updates": statements, "ordered": false},
+                )
+                .await
+                .map_err(Error::mongo("writing records"))?;
+            let mut refused = std::collections::HashMap::new();
+            if let Ok(errors) = reply.get_array("writeErrors") {
+                for e in errors.iter().filter_map(Bson::as_document) {
+                    let index = e
+                        .get_i32("index")
+                        .ok()
+                        .and_then(|i| usize::try_from(i).ok());
+                    if let Some(w) = index.and_then(|i| chunk.get(i)) {
+                        refused.insert(
+                            w.job_id.clone(),
+                            e.get_str("errmsg").unwrap_or("write error").to_string(),
+                        );
+                    }
+                }
+            }
+            let matched = reply
+                .get_i32("n")
+                .map(i64::from)
+                .or_else(|_| reply.get_i64("n"))
+                .unwrap_or(0);
+            let expected = (chunk.len() - refused.len()) as i64;
+            let ours: std::collections::HashSet<String> = if matched >= expected {
+                chunk
+                    .iter()
+                    .map(|w| w.job_id.clone())
+                    .filter(|j| !refused.contains_key(j))
+                    .collect()
+            } else {
+                // Which statements matched is not in the reply: the records
+                // written by this run carry its id.
+                let ids: Vec<Bson> = chunk.iter().map(|w| w.oid.clone()).collect();
+                let mut cursor = self
+                    .records
+                    .find(doc! {"_id": {"$in": ids}, "last_sync_run": run_id})
+                    .projection(doc! {"job_id": 1})
+                    .await
+                    .map_err(Error::mongo("checking conflicting writes"))?;
+                let mut found = std::collections::HashSet::new();
+                while cursor
+                    .advance()
+                    .await
+                    .map_err(Error::mongo("checking conflicting writes"))?
+                {
+                    if let Ok(d) = cursor.deserialize_current()
+                        && let Ok(j) = d.get_str("job_id")
+                    {
+                        found.insert(j.to_string());
+                    }
+                }
+                found
+            };
+            for w in chunk {
+                if let Some(e) = refused.remove(&w.job_id) {
+                    applied.failed.push((w.job_id.clone(), e));
+                } else if ours.contains(&w.job_id) {
+                    applied.written.push(w.job_id.clone());
+                } else {
+                    applied.conflicts.push(w.job_id.clone());
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    pub async fn start_run(
+        &self,
+        run_id: &str,
+        started: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<(), Error> {
+        self.runs
+            .insert_one(doc! {"_id": run_id, "started_at": to_bson_date(started), "state": "running", "dry_run": dry_run})
+            .await
+            .map_err(Error::mongo("recording the run"))?;
+        Ok(())
+    }
+
+    pub async fn finish_run(&self, run_id: &str, summary: Document) -> Result<(), Error> {
+        self.runs
+            .update_one(doc! {"_id": run_id}, doc! {"$set": summary})
+            .await
+            .map_err(Error::mongo("recording the run's end"))?;
+        Ok(())
+    }
+}
+
+pub fn new_run_id() -> String {
+    ObjectId::new().to_hex()
+}
+
+/// The conditional write for a plan, or `None` when the plan changes nothing.
+/// The filter pins what the plan was decided on: the record's status, JobID
+/// and revision (absent for a record sync never wrote).
+pub fn write_for(
+    record: &Record,
+    plan: &Plan,
+    now: DateTime<Utc>,
+    run_id: &str,
+    history_max: usize,
+) -> Option<Write> {
+    if plan.changes.is_empty() {
+        return None;
+    }
+    let mut filter = doc! {
+        "_id": record.oid.clone(),
+        "status": record.status.as_str(),
+        "flink_job_id": record.raw_flink_job_id.clone(),
+    };
+    match record.revision {
+        Some(rev) => filter.insert("revision", rev),
+        None => filter.insert("revision", doc! {"$exists": false}),
+    };
+    let mut set = doc! {"last_synced_at": to_bson_date(now), "last_sync_run": run_id};
+    let mut unset = Document::new();
+    let mut push = None;
+    for change in &plan.changes {
+        match change {
+            Change::Status { from, to, source } => {
+                set.insert("status", to.as_str());
+                let entry = doc! {"from": from.as_str(), "to": to.as_str(), "at": to_bson_date(now), "source": source.as_str()};
+                push = Some(
+                    doc! {"status_history": {"$each": [entry], "$slice": -(history_max as i64)}},
+                );
+            }
+            Change::FlinkJobId { first, all } => {
+                set.insert("flink_job_id", first.as_str());
+                set.insert(
+                    "flink_job_ids",
+                    all.iter()
+                        .map(|i| Bson::String(i.to_string()))
+                        .collect::<Vec<_>>(),
+                );
+            }
+            Change::FlinkState(s) => {
+                set.insert("flink_state", s.as_str());
+            }
+            Change::StartTime(t) => {
+                set.insert("start_time", to_bson_date(*t));
+            }
+            Change::EndTime(t) => {
+                set.insert("end_time", to_bson_date(*t));
+            }
+            Change::Duration(d) => {
+                set.insert("duration", *d);
+            }
+            Change::StatusReason(r) => {
+                set.insert("status_reason", r.as_str());
+            }
+            Change::SyncError(Some(e)) => {
+                set.insert("sync_error", e.as_str());
+            }
+            Change::SyncError(None) => {
+                unset.insert("sync_error", "");
+            }
+            Change::MissingCount(0) => {
+                unset.insert("flink_missing_count", "");
+            }
+            Change::MissingCount(n) => {
+                set.insert("flink_missing_count", i64::from(*n));
+            }
+        }
+    }
+    let mut update = doc! {"$set": set, "$inc": {"revision": 1_i64}};
+    if !unset.is_empty() {
+        update.insert("$unset", unset);
+    }
+    if let Some(push) = push {
+        update.insert("$push", push);
+    }
+    Some(Write {
+        job_id: record.job_id.clone(),
+        oid: record.oid.clone(),
+        statement: doc! {"q": filter, "u": update, "multi": false, "upsert": false},
+    })
+}

@@ -1,0 +1,362 @@
+//! One sync run: read the non-final records, observe Kubernetes (for records
+//! still waiting for their JobID) and Flink (one overview, then only the
+//! JobIDs absent from it), decide each record with [`plan::decide`], and apply
+//! the changed ones as conditional writes. One bad record never fails the run;
+//! only an unreadable MongoDB does.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::Utc;
+use futures::StreamExt;
+use mongodb::bson::{Document, doc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::flink::FlinkClient;
+use crate::k8s::{KubeObserver, ListedJob};
+use crate::model::{FlinkJobId, Record, Status, to_bson_date};
+use crate::plan::{self, FlinkFacts, K8sFacts, Observed, Plan};
+use crate::store::{self, Store, Write};
+
+/// What an invocation asks for. The scheduled event carries none of these
+/// fields and so means "everything, for real".
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub job_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl SyncRequest {
+    /// Reads a manual payload or an EventBridge scheduled event.
+    pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
+        if v.is_null() {
+            return Ok(SyncRequest::default());
+        }
+        let req: SyncRequest = serde_json::from_value(v.clone()).map_err(|e| {
+            Error::Input(format!(
+                "payload: {e} (expected {{\"job_ids\": [..], \"dry_run\": bool}})"
+            ))
+        })?;
+        if let Some(ids) = &req.job_ids {
+            if ids.len() > 10_000 {
+                return Err(Error::Input(
+                    "payload: job_ids holds more than 10000 entries".into(),
+                ));
+            }
+            if ids.iter().any(|i| i.is_empty() || i.len() > 512) {
+                return Err(Error::Input(
+                    "payload: job_ids entries must be 1 to 512 characters".into(),
+                ));
+            }
+        }
+        Ok(req)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordError {
+    pub job_id: String,
+    pub error: String,
+}
+
+/// The JSON summary the handler returns and logs.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Summary {
+    pub run_id: String,
+    pub dry_run: bool,
+    pub records_checked: usize,
+    pub records_changed: usize,
+    /// `"FROM->TO"` → count.
+    pub transitions: BTreeMap<String, usize>,
+    pub conflicts: usize,
+    pub malformed: Vec<RecordError>,
+    pub errors: Vec<RecordError>,
+    /// Requested job_ids that are not non-final records.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_found: Vec<String>,
+    pub complete: bool,
+    pub elapsed_ms: u64,
+}
+
+pub struct Syncer {
+    pub cfg: Config,
+    pub store: Store,
+    pub kube: KubeObserver,
+    pub flink: FlinkClient,
+}
+
+impl Syncer {
+    /// Builds every client once, for all invocations of a warm function.
+    pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
+        let store = Store::connect(&cfg).await?;
+        let client = KubeObserver::client_from_env(cfg.k8s_timeout).await?;
+        let kube = KubeObserver::new(client, &cfg);
+        let flink = FlinkClient::new(
+            cfg.flink_rest_url()?,
+            cfg.flink_history_url.as_deref(),
+            cfg.flink_timeout,
+        )?;
+        Ok(Syncer {
+            cfg,
+            store,
+            kube,
+            flink,
+        })
+    }
+
+    pub async fn run(&self, req: &SyncRequest) -> Result<Summary, Error> {
+        let started = Utc::now();
+        let clock = std::time::Instant::now();
+        let run_id = store::new_run_id();
+        let span = tracing::info_span!("sync", run_id = %run_id, dry_run = req.dry_run);
+        let _enter = span.enter();
+        self.store.ensure_indexes().await?;
+        if !req.dry_run {
+            self.store.start_run(&run_id, started, false).await?;
+        }
+        let docs = self.store.non_final(req.job_ids.as_deref()).await?;
+        let mut summary = Summary {
+            run_id: run_id.clone(),
+            dry_run: req.dry_run,
+            ..Default::default()
+        };
+        let mut records = Vec::with_capacity(docs.len());
+        for d in &docs {
+            match Record::from_document(d) {
+                Ok(r) => records.push(r),
+                Err(e) => {
+                    tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
+                    summary.malformed.push(RecordError {
+                        job_id: e.id,
+                        error: e.problem,
+                    });
+                }
+            }
+        }
+        drop(docs);
+        if let Some(ids) = &req.job_ids {
+            let seen: HashSet<&str> = records.iter().map(|r| r.job_id.as_str()).collect();
+            summary.not_found = ids
+                .iter()
+                .filter(|i| !seen.contains(i.as_str()))
+                .cloned()
+                .collect();
+        }
+        summary.records_checked = records.len();
+
+        let observed = self.observe(&records).await;
+        let now = Utc::now();
+        let mut writes: Vec<(Write, Plan)> = Vec::new();
+        for (record, obs) in records.iter().zip(&observed) {
+            let plan = plan::decide(record, obs, now, &self.cfg.rules);
+            if let Some(state) = &plan.unknown_flink_state {
+                tracing::warn!(job_id = %record.job_id, flink_state = %state, "unknown Flink state: status left as it is");
+            }
+            for c in &plan.changes {
+                if let plan::Change::SyncError(Some(e)) = c {
+                    summary.errors.push(RecordError {
+                        job_id: record.job_id.clone(),
+                        error: e.clone(),
+                    });
+                }
+            }
+            if let Some(w) = store::write_for(record, &plan, now, &run_id, self.cfg.history_max) {
+                writes.push((w, plan));
+            }
+        }
+        let by_job: HashMap<&str, &Plan> =
+            writes.iter().map(|(w, p)| (w.job_id.as_str(), p)).collect();
+        let written: Vec<String> = if req.dry_run {
+            writes.iter().map(|(w, _)| w.job_id.clone()).collect()
+        } else {
+            let batch: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
+            let applied = self.store.apply(&batch, &run_id).await?;
+            for job_id in &applied.conflicts {
+                tracing::info!(job_id = %job_id, "record changed meanwhile: left alone");
+            }
+            summary.conflicts = applied.conflicts.len();
+            for (job_id, e) in applied.failed {
+                summary.errors.push(RecordError {
+                    job_id,
+                    error: format!("MongoDB refused the write: {e}"),
+                });
+            }
+            applied.written
+        };
+        for job_id in &written {
+            if let Some((from, to, source)) =
+                by_job.get(job_id.as_str()).and_then(|p| p.transition())
+            {
+                tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status changed");
+                *summary
+                    .transitions
+                    .entry(format!("{from}->{to}"))
+                    .or_default() += 1;
+            }
+        }
+        summary.records_changed = written.len();
+        summary.complete = true;
+        summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if !req.dry_run {
+            let transitions: Document = summary
+                .transitions
+                .iter()
+                .map(|(k, v)| (k.clone(), mongodb::bson::Bson::Int64(*v as i64)))
+                .collect();
+            let record = doc! {
+                "finished_at": to_bson_date(Utc::now()),
+                "state": if summary.complete { "complete" } else { "partial" },
+                "scope": if req.job_ids.is_some() { "selected" } else { "all" },
+                "records_checked": summary.records_checked as i64,
+                "records_changed": summary.records_changed as i64,
+                "conflicts": summary.conflicts as i64,
+                "errors": summary.errors.len() as i64,
+                "malformed": summary.malformed.len() as i64,
+                "transitions": transitions,
+                "elapsed_ms": summary.elapsed_ms as i64,
+            };
+            if let Err(e) = self.store.finish_run(&run_id, record).await {
+                tracing::warn!(error = %e, "the run's end could not be recorded");
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Observes Kubernetes for the records still waiting for a JobID, then
+    /// Flink for every JobID known or just found. Returns one entry per record.
+    async fn observe(&self, records: &[Record]) -> Vec<Observed> {
+        let mut observed = vec![Observed::default(); records.len()];
+        let default_ns = self.cfg.k8s_namespace.as_str();
+        let waiting: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].flink_job_id.is_none())
+            .collect();
+        let namespaces: HashSet<&str> = waiting
+            .iter()
+            .map(|&i| records[i].namespace(default_ns))
+            .collect();
+        let listed: HashMap<&str, Result<HashMap<String, ListedJob>, String>> =
+            futures::future::join_all(
+                namespaces
+                    .into_iter()
+                    .map(|ns| async move { (ns, self.kube.jobs_in(ns).await) }),
+            )
+            .await
+            .into_iter()
+            .collect();
+        let facts = futures::stream::iter(waiting.iter().map(|&i| {
+            let record = &records[i];
+            let ns = record.namespace(default_ns);
+            let listed = &listed;
+            async move {
+                let facts = match listed.get(ns) {
+                    Some(Err(e)) => K8sFacts::Unavailable(e.clone()),
+                    None => K8sFacts::Unavailable(format!("namespace {ns} was not listed")),
+                    Some(Ok(jobs)) => match jobs.get(record.k8s_job_name()) {
+                        None => K8sFacts::NoJob,
+                        Some(job) => K8sFacts::Job(self.kube.facts(ns, job).await),
+                    },
+                };
+                (i, facts)
+            }
+        }))
+        .buffer_unordered(self.cfg.log_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (i, f) in facts {
+            observed[i].k8s = Some(f);
+        }
+
+        let follow: Vec<(usize, FlinkJobId)> = records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                plan::flink_job_id_to_follow(r, observed[i].k8s.as_ref()).map(|id| (i, id.clone()))
+            })
+            .collect();
+        if follow.is_empty() {
+            return observed;
+        }
+        match self.flink.overview().await {
+            Err(e) => {
+                tracing::warn!(error = %e, "Flink overview unavailable");
+                for (i, _) in &follow {
+                    observed[*i].flink = Some(FlinkFacts::Unavailable(e.clone()));
+                }
+            }
+            Ok(mut overview) => {
+                let absent: Vec<&(usize, FlinkJobId)> = follow
+                    .iter()
+                    .filter(|(_, id)| !overview.contains_key(id))
+                    .collect();
+                let looked_up = futures::stream::iter(
+                    absent
+                        .into_iter()
+                        .map(|(i, id)| async move { (*i, id.clone(), self.flink.job(id).await) }),
+                )
+                .buffer_unordered(self.cfg.log_concurrency.max(1))
+                .collect::<Vec<_>>()
+                .await;
+                let mut facts: HashMap<usize, FlinkFacts> = HashMap::new();
+                for (i, _, f) in looked_up {
+                    facts.insert(i, f);
+                }
+                for (i, id) in &follow {
+                    let f = facts
+                        .remove(i)
+                        .or_else(|| overview.get(id).cloned().map(FlinkFacts::Found))
+                        .unwrap_or(FlinkFacts::Missing);
+                    observed[*i].flink = Some(f);
+                }
+                overview.clear();
+            }
+        }
+        // Root causes only for jobs about to be recorded as failed.
+        let failing: Vec<(usize, FlinkJobId)> = follow
+            .into_iter()
+            .filter(|(i, _)| {
+                records[*i].status != Status::Failed
+                    && matches!(&observed[*i].flink, Some(FlinkFacts::Found(j)) if j.state == "FAILED")
+            })
+            .collect();
+        let causes = futures::stream::iter(
+            failing
+                .into_iter()
+                .map(|(i, id)| async move { (i, self.flink.root_cause(&id).await) }),
+        )
+        .buffer_unordered(self.cfg.log_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (i, cause) in causes {
+            if let Some(FlinkFacts::Found(job)) = &mut observed[i].flink {
+                job.root_cause = match cause {
+                    Ok(c) => c,
+                    Err(e) => Some(format!(
+                        "Flink reports the job FAILED (root cause unavailable: {e})"
+                    )),
+                };
+            }
+        }
+        observed
+    }
+}
+
+/// The Lambda handler: the payload in, the summary out (and logged).
+pub async fn handle(syncer: &Syncer, payload: serde_json::Value) -> Result<Summary, Error> {
+    let req = SyncRequest::from_payload(&payload)?;
+    let summary = syncer.run(&req).await?;
+    tracing::info!(
+        run_id = %summary.run_id,
+        records_checked = summary.records_checked,
+        records_changed = summary.records_changed,
+        conflicts = summary.conflicts,
+        errors = summary.errors.len(),
+        malformed = summary.malformed.len(),
+        elapsed_ms = summary.elapsed_ms,
+        transitions = ?summary.transitions,
+        "sync run done"
+    );
+    Ok(summary)
+}

@@ -1,0 +1,8 @@
+//! Test bench of flink-job-sync: the Kubernetes API emulator used by the local
+//! stack, and the helpers the integration suites share to reach that stack.
+
+pub mod emulator;
+pub mod fleet;
+pub mod lambda;
+pub mod scenario;
+pub mod stack;

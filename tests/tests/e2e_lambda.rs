@@ -1,0 +1,174 @@
+//! End to end: real Flink Python jobs submitted as Kubernetes Jobs (emulator
+//! in runner mode, `flink run` against the real Flink cluster), synced by the
+//! real `sync` binary under `cargo lambda watch`, invoked with `cargo lambda
+//! invoke` and the scheduled-event payload in `events/`.
+
+use std::time::Duration;
+
+use fjs_tests::fleet::{Submission, cancel_flink_job, k8s_name, submit};
+use fjs_tests::lambda::{LambdaWatch, workspace_root};
+use fjs_tests::stack::{Stack, eventually, unique_name};
+use mongodb::bson::{Document, doc};
+
+const NS: &str = "lemo-dev";
+
+async fn record(coll: &mongodb::Collection<Document>, job_id: &str) -> Document {
+    coll.find_one(doc! {"job_id": job_id})
+        .await
+        .unwrap_or_else(|e| panic!("find {job_id}: {e}"))
+        .unwrap_or_else(|| panic!("record {job_id} is gone"))
+}
+
+#[tokio::test]
+async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
+    let stack = Stack::from_env();
+    let database = unique_name("fjs_e2e");
+    let kube = stack.kube_client().await;
+    let coll = stack
+        .mongo_client()
+        .await
+        .database(&database)
+        .collection::<Document>("flink_jobs");
+
+    let bounded = Submission {
+        job_id: k8s_name("e2e-bounded"),
+        script: "bounded.py",
+        detached: true,
+    };
+    let runtime_fail = Submission {
+        job_id: k8s_name("e2e-runtime-fail"),
+        script: "fails_at_runtime.py",
+        detached: true,
+    };
+    let early_fail = Submission {
+        job_id: k8s_name("e2e-early-fail"),
+        script: "fails_before_submit.py",
+        detached: true,
+    };
+    let streaming = Submission {
+        job_id: k8s_name("e2e-streaming"),
+        script: "unbounded.py",
+        detached: false,
+    };
+    for s in [&bounded, &runtime_fail, &early_fail, &streaming] {
+        submit(&kube, &coll, NS, &stack.flink_jobmanager, s).await;
+    }
+
+    let env: Vec<(String, String)> = vec![
+        ("MONGODB_URI".into(), stack.mongodb_uri.clone()),
+        ("MONGODB_DATABASE".into(), database.clone()),
+        ("FLINK_REST_URL".into(), stack.flink_rest_url.clone()),
+        ("KUBECONFIG".into(), stack.kubeconfig.clone()),
+        ("K8S_NAMESPACE".into(), NS.into()),
+        ("RUST_LOG".into(), "info".into()),
+    ];
+    let log_dir = std::env::temp_dir().join(&database);
+    let watch = LambdaWatch::start(&env, &log_dir);
+    let scheduled = workspace_root().join("events/scheduled.json");
+
+    let expect = |doc: &Document, status: &str| doc.get_str("status").ok() == Some(status);
+    eventually(
+        "the three bounded submissions reach a final status",
+        Duration::from_secs(240),
+        || async {
+            let summary = watch.invoke_file("sync", &scheduled)?;
+            let mut seen = Vec::new();
+            for (s, want) in [
+                (&bounded, "FINISHED"),
+                (&runtime_fail, "FAILED"),
+                (&early_fail, "FAILED"),
+            ] {
+                let r = record(&coll, &s.job_id).await;
+                seen.push(format!("{}={:?}", s.job_id, r.get_str("status")));
+                if !expect(&r, want) {
+                    return Err(format!("{seen:?}; last summary {summary}"));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+
+    let r = record(&coll, &bounded.job_id).await;
+    let start = r
+        .get_datetime("start_time")
+        .expect("start_time")
+        .timestamp_millis();
+    let end = r
+        .get_datetime("end_time")
+        .expect("end_time")
+        .timestamp_millis();
+    assert!(end >= start, "{r}");
+    assert!(
+        (r.get_f64("duration").expect("duration") - (end - start) as f64 / 1000.0).abs() < 1e-9
+    );
+    assert_eq!(r.get_str("flink_state").ok(), Some("FINISHED"));
+
+    let r = record(&coll, &runtime_fail.job_id).await;
+    let reason = r.get_str("status_reason").unwrap_or_default();
+    assert!(
+        reason.contains("NumberFormatException"),
+        "Flink's root cause expected, got {reason:?}"
+    );
+    assert!(r.get_str("flink_job_id").is_ok());
+
+    let r = record(&coll, &early_fail.job_id).await;
+    let reason = r.get_str("status_reason").unwrap_or_default();
+    assert!(
+        reason.contains("dim_users"),
+        "the log tail expected, got {reason:?}"
+    );
+    assert!(reason.contains("BackoffLimitExceeded"), "{reason:?}");
+
+    // The streaming job's client keeps its pod running: RUNNING all the same.
+    let flink_id = eventually(
+        "the streaming submission is RUNNING",
+        Duration::from_secs(120),
+        || async {
+            watch.invoke_file("sync", &scheduled)?;
+            let r = record(&coll, &streaming.job_id).await;
+            match (r.get_str("status"), r.get_str("flink_job_id")) {
+                (Ok("RUNNING"), Ok(id)) => Ok(id.to_string()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    cancel_flink_job(&stack.flink_rest_url, &flink_id).await;
+    eventually(
+        "the cancelled streaming job is CANCELLED",
+        Duration::from_secs(120),
+        || async {
+            watch.invoke_file("sync", &scheduled)?;
+            let r = record(&coll, &streaming.job_id).await;
+            if expect(&r, "CANCELLED") {
+                Ok(())
+            } else {
+                Err(format!("{:?}", r.get_str("status")))
+            }
+        },
+    )
+    .await;
+    let r = record(&coll, &streaming.job_id).await;
+    let history: Vec<String> = r
+        .get_array("status_history")
+        .expect("history")
+        .iter()
+        .filter_map(|h| {
+            h.as_document()
+                .and_then(|d| d.get_str("to").ok())
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(history, ["RUNNING", "CANCELLED"]);
+
+    // A quiet fleet: one more run changes nothing.
+    let summary = watch
+        .invoke_file("sync", &scheduled)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary["records_checked"], 0, "{summary}");
+    assert!(
+        watch.output().contains("\"message\":\"status changed\""),
+        "JSON logs expected from the function"
+    );
+}
