@@ -148,7 +148,7 @@ pub struct Cleaner {
 
 impl Cleaner {
     pub async fn from_config(cfg: &Config) -> Result<Cleaner, Error> {
-        let client = crate::k8s::KubeObserver::client_from_env(cfg.k8s_timeout).await?;
+        let client = crate::k8s::KubeObserver::client_for(cfg).await?;
         let store = crate::store::Store::connect(cfg).await?;
         Ok(Cleaner {
             jobs: Api::namespaced(client, &cfg.k8s_namespace),

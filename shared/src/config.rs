@@ -29,7 +29,14 @@ impl std::fmt::Debug for Secret {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Empty until resolved when only `MONGODB_URI_SECRET_ARN` is given.
     pub mongodb_uri: Secret,
+    /// Secrets Manager secrets read at cold start by [`crate::aws::resolve_secrets`].
+    pub mongodb_uri_secret_arn: Option<String>,
+    pub kubeconfig_secret_arn: Option<String>,
+    /// A kubeconfig document (from `KUBECONFIG_SECRET_ARN`); `None` means
+    /// `KUBECONFIG` / `~/.kube/config` / in-cluster.
+    pub kubeconfig: Option<Secret>,
     pub database: String,
     pub collection: String,
     pub runs_collection: String,
@@ -60,7 +67,6 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let required = |k: &str| var(k).ok_or_else(|| Error::config(k, "is required and not set"));
         let or = |k: &str, d: &str| var(k).unwrap_or_else(|| d.to_string());
         let number = |k: &str, d: u64| -> Result<u64, Error> {
             match var(k) {
@@ -78,8 +84,20 @@ impl Config {
             }
             Ok(v.trim_end_matches('/').to_string())
         };
-        let mongodb_uri = required("MONGODB_URI")?;
-        if !(mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://")) {
+        let mongodb_uri_secret_arn = var("MONGODB_URI_SECRET_ARN");
+        let mongodb_uri = match (&mongodb_uri_secret_arn, var("MONGODB_URI")) {
+            (_, Some(uri)) => uri,
+            (Some(_), None) => String::new(),
+            (None, None) => {
+                return Err(Error::config(
+                    "MONGODB_URI",
+                    "is required (or MONGODB_URI_SECRET_ARN) and not set",
+                ));
+            }
+        };
+        let scheme_ok =
+            mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://");
+        if !(mongodb_uri.is_empty() || scheme_ok) {
             return Err(Error::config(
                 "MONGODB_URI",
                 "must start with mongodb:// or mongodb+srv://",
@@ -109,6 +127,9 @@ impl Config {
         };
         Ok(Config {
             mongodb_uri: Secret::new(mongodb_uri),
+            mongodb_uri_secret_arn,
+            kubeconfig_secret_arn: var("KUBECONFIG_SECRET_ARN"),
+            kubeconfig: None,
             database: or("MONGODB_DATABASE", "lemo_recommender"),
             collection: or("MONGODB_COLLECTION", "flink_jobs"),
             runs_collection: or("MONGODB_RUNS_COLLECTION", "flink_job_sync_runs"),

@@ -42,15 +42,30 @@ impl KubeObserver {
         }
     }
 
-    /// A client from the environment: `KUBECONFIG` (or `~/.kube/config`), else
-    /// the in-cluster service account.
-    pub async fn client_from_env(timeout: std::time::Duration) -> Result<kube::Client, Error> {
-        let mut config = kube::Config::infer()
-            .await
-            .map_err(|e| Error::KubeConfig(e.to_string()))?;
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
+    /// A client from the configuration: the kubeconfig document read from
+    /// Secrets Manager, else `KUBECONFIG` (or `~/.kube/config`), else the
+    /// in-cluster service account.
+    pub async fn client_for(cfg: &crate::Config) -> Result<kube::Client, Error> {
+        let mut config = match &cfg.kubeconfig {
+            Some(doc) => {
+                let kubeconfig =
+                    kube::config::Kubeconfig::from_yaml(doc.expose()).map_err(|e| {
+                        Error::KubeConfig(format!("KUBECONFIG_SECRET_ARN: not a kubeconfig ({e})"))
+                    })?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .map_err(|e| Error::KubeConfig(e.to_string()))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| Error::KubeConfig(e.to_string()))?,
+        };
+        if config.accept_invalid_certs {
+            tracing::warn!("the kubeconfig turns TLS verification off for the Kubernetes API");
+        }
+        config.connect_timeout = Some(cfg.k8s_timeout);
+        config.read_timeout = Some(cfg.k8s_timeout);
+        config.write_timeout = Some(cfg.k8s_timeout);
         kube::Client::try_from(config).map_err(Error::kube("building the client"))
     }
 

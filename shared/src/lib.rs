@@ -6,7 +6,9 @@
 //! - [`flink`], [`k8s`], [`store`]: thin adapters that fetch facts and apply plans.
 //! - [`sync`]: one run, wiring observation, decision and application.
 //! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
+//! - [`stats`]: the monitoring aggregations behind the `stats` CLI.
 
+pub mod aws;
 pub mod cleanup;
 pub mod config;
 pub mod error;
@@ -15,6 +17,7 @@ pub mod k8s;
 pub mod model;
 pub mod plan;
 pub mod podlog;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

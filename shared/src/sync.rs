@@ -92,7 +92,7 @@ impl Syncer {
     /// Builds every client once, for all invocations of a warm function.
     pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
         let store = Store::connect(&cfg).await?;
-        let client = KubeObserver::client_from_env(cfg.k8s_timeout).await?;
+        let client = KubeObserver::client_for(&cfg).await?;
         let kube = KubeObserver::new(client, &cfg);
         let flink = FlinkClient::new(
             cfg.flink_rest_url()?,

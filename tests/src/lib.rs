@@ -5,4 +5,5 @@ pub mod emulator;
 pub mod fleet;
 pub mod lambda;
 pub mod scenario;
+pub mod schedule;
 pub mod stack;

@@ -9,7 +9,8 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    flink_job_sync::aws::resolve_secrets(&mut config).await?;
     let syncer = Syncer::from_config(config).await?;
     let syncer = &syncer;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
