@@ -51,6 +51,9 @@ pub struct Config {
     pub log_limit_bytes: i64,
     pub log_concurrency: usize,
     pub history_max: usize,
+    /// EventBridge bus for state-change events; none are sent without it.
+    pub event_bus_name: Option<String>,
+    pub event_source: String,
     pub rules: Rules,
     pub cleanup: CleanupRules,
 }
@@ -143,6 +146,8 @@ impl Config {
             log_limit_bytes: number("LOG_LIMIT_BYTES", 256 * 1024)?.clamp(1024, 16 * 1024 * 1024)
                 as i64,
             log_concurrency: number("LOG_CONCURRENCY", 8)?.clamp(1, 64) as usize,
+            event_bus_name: var("EVENT_BUS_NAME"),
+            event_source: or("EVENT_SOURCE", "flink-job-sync"),
             history_max: number("STATUS_HISTORY_MAX", 50)?.clamp(1, 1000) as usize,
             rules,
             cleanup: CleanupRules {

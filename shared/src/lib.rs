@@ -6,14 +6,17 @@
 //! - [`flink`], [`k8s`], [`store`]: thin adapters that fetch facts and apply plans.
 //! - [`sync`]: one run, wiring observation, decision and application.
 //! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
+//! - [`events`], [`metrics`]: state-change events on EventBridge, EMF run metrics.
 //! - [`stats`]: the monitoring aggregations behind the `stats` CLI.
 
 pub mod aws;
 pub mod cleanup;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod flink;
 pub mod k8s;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod podlog;

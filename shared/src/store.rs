@@ -105,6 +105,7 @@ impl Store {
                         idx(doc! {"status": 1}, false),
                         idx(doc! {"flink_job_id": 1}, false),
                         idx(doc! {"submitted_at": -1}, false),
+                        idx(doc! {"pending_events.event_id": 1}, false),
                     ])
                     .await
                     .map_err(Error::mongo("creating indexes"))?;
@@ -235,6 +236,90 @@ impl Store {
         Ok(applied)
     }
 
+    /// Events left pending in any record (final ones included).
+    pub async fn pending_events(&self) -> Result<Vec<crate::events::Pending>, Error> {
+        let mut cursor = self
+            .records
+            .find(doc! {"pending_events.0": {"$exists": true}})
+            .projection(doc! {"pending_events": 1})
+            .await
+            .map_err(Error::mongo("reading pending events"))?;
+        let mut out = Vec::new();
+        while cursor
+            .advance()
+            .await
+            .map_err(Error::mongo("reading pending events"))?
+        {
+            let Ok(d) = cursor.deserialize_current() else {
+                continue;
+            };
+            let oid = d.get("_id").cloned().unwrap_or(Bson::Null);
+            for e in d
+                .get_array("pending_events")
+                .into_iter()
+                .flatten()
+                .filter_map(Bson::as_document)
+            {
+                let (Ok(event_id), Ok(detail)) = (e.get_str("event_id"), e.get_document("detail"))
+                else {
+                    continue;
+                };
+                out.push(crate::events::Pending {
+                    oid: oid.clone(),
+                    event_id: event_id.to_string(),
+                    detail: crate::events::detail_json(detail),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes the events EventBridge accepted from their records.
+    pub async fn ack_events(
+        &self,
+        events: &[crate::events::Pending],
+        accepted: &[String],
+    ) -> Result<(), Error> {
+        let accepted: std::collections::HashSet<&str> =
+            accepted.iter().map(String::as_str).collect();
+        let mut by_record: Vec<(Bson, Vec<String>)> = Vec::new();
+        for e in events
+            .iter()
+            .filter(|e| accepted.contains(e.event_id.as_str()))
+        {
+            match by_record.iter_mut().find(|(oid, _)| *oid == e.oid) {
+                Some((_, ids)) => ids.push(e.event_id.clone()),
+                None => by_record.push((e.oid.clone(), vec![e.event_id.clone()])),
+            }
+        }
+        for chunk in by_record.chunks(BATCH) {
+            let statements: Vec<Document> = chunk
+                .iter()
+                .map(|(oid, ids)| {
+                    doc! {"q": {"_id": oid.clone()}, "u": {"$pull": {"pending_events": {"event_id": {"$in": ids.clone()}}}}}
+                })
+                .collect();
+            self.db
+                .run_command(
+                    doc! {"update": self.records.name(), "updates": statements, "ordered": false},
+                )
+                .await
+                .map_err(Error::mongo("acknowledging published events"))?;
+        }
+        Ok(())
+    }
+
+    /// When the latest complete run over every non-final record started.
+    pub async fn last_full_run(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let found = self
+            .runs
+            .find_one(doc! {"state": "complete", "scope": "all"})
+            .sort(doc! {"started_at": -1})
+            .await
+            .map_err(Error::mongo("reading the runs"))?;
+        Ok(found.and_then(|d| d.get("started_at").and_then(crate::model::parse_date)))
+    }
+
     pub async fn start_run(
         &self,
         run_id: &str,
@@ -254,6 +339,18 @@ impl Store {
             .await
             .map_err(Error::mongo("recording the run's end"))?;
         Ok(())
+    }
+}
+
+/// Stores `event` in the record by the same write (see [`crate::events`]).
+pub fn add_pending_event(write: &mut Write, event: Document) {
+    if let Ok(update) = write.statement.get_document_mut("u") {
+        if !update.contains_key("$push") {
+            update.insert("$push", Document::new());
+        }
+        if let Ok(push) = update.get_document_mut("$push") {
+            push.insert("pending_events", event);
+        }
     }
 }
 

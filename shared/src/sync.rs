@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::events::{self, Publisher};
 use crate::flink::FlinkClient;
 use crate::k8s::{KubeObserver, ListedJob};
 use crate::model::{FlinkJobId, Record, Status, to_bson_date};
@@ -78,6 +79,12 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_found: Vec<String>,
     pub complete: bool,
+    /// State-change events EventBridge accepted in this run (this run's and
+    /// earlier runs' leftovers), and those still pending.
+    pub events_published: usize,
+    pub events_pending: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_errors: Vec<String>,
     pub elapsed_ms: u64,
 }
 
@@ -86,6 +93,8 @@ pub struct Syncer {
     pub store: Store,
     pub kube: KubeObserver,
     pub flink: FlinkClient,
+    /// Set when `EVENT_BUS_NAME` is.
+    pub events: Option<Publisher>,
 }
 
 impl Syncer {
@@ -99,11 +108,20 @@ impl Syncer {
             cfg.flink_history_url.as_deref(),
             cfg.flink_timeout,
         )?;
+        let events = match &cfg.event_bus_name {
+            Some(bus) => Some(Publisher::new(
+                &crate::aws::sdk_config().await,
+                bus,
+                &cfg.event_source,
+            )),
+            None => None,
+        };
         Ok(Syncer {
             cfg,
             store,
             kube,
             flink,
+            events,
         })
     }
 
@@ -163,7 +181,14 @@ impl Syncer {
                     });
                 }
             }
-            if let Some(w) = store::write_for(record, &plan, now, &run_id, self.cfg.history_max) {
+            if let Some(mut w) = store::write_for(record, &plan, now, &run_id, self.cfg.history_max)
+            {
+                if self.events.is_some()
+                    && let Some(event) =
+                        events::pending_event(record, &plan, record.revision.unwrap_or(0) + 1, now)
+                {
+                    store::add_pending_event(&mut w, event);
+                }
                 writes.push((w, plan));
             }
         }
@@ -198,6 +223,11 @@ impl Syncer {
             }
         }
         summary.records_changed = written.len();
+        if !req.dry_run
+            && let Some(publisher) = &self.events
+        {
+            self.publish_pending(publisher, &mut summary).await;
+        }
         summary.complete = true;
         summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         if !req.dry_run {
@@ -221,8 +251,44 @@ impl Syncer {
             if let Err(e) = self.store.finish_run(&run_id, record).await {
                 tracing::warn!(error = %e, "the run's end could not be recorded");
             }
+            let lag = match self.store.last_full_run().await {
+                Ok(last) => last.map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync lag unknown");
+                    None
+                }
+            };
+            // CloudWatch reads EMF from stdout; it must be a line of its own.
+            println!("{}", crate::metrics::emf(&summary, lag, Utc::now()));
         }
         Ok(summary)
+    }
+
+    /// Publishes every pending event (this run's and leftovers), and pulls
+    /// the accepted ones from their records. Failures leave them pending.
+    async fn publish_pending(&self, publisher: &Publisher, summary: &mut Summary) {
+        let pending = match self.store.pending_events().await {
+            Ok(p) => p,
+            Err(e) => {
+                summary.event_errors.push(e.to_string());
+                return;
+            }
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let (accepted, errors) = publisher.publish(&pending).await;
+        for e in &errors {
+            tracing::warn!(error = %e, "event not published: kept pending for the next run");
+        }
+        summary.event_errors.extend(errors);
+        if let Err(e) = self.store.ack_events(&pending, &accepted).await {
+            // Accepted but still stored: published again next run, with the
+            // same event_id for consumers to drop.
+            summary.event_errors.push(e.to_string());
+        }
+        summary.events_published = accepted.len();
+        summary.events_pending = pending.len() - accepted.len();
     }
 
     /// Observes Kubernetes for the records still waiting for a JobID, then

@@ -84,6 +84,7 @@ impl Scenario {
                 store,
                 kube: observer,
                 flink,
+                events: None,
             },
             stack,
         }

@@ -66,6 +66,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         ("FLINK_REST_URL".into(), stack.flink_rest_url.clone()),
         ("K8S_NAMESPACE".into(), NS.into()),
         ("RUST_LOG".into(), "info".into()),
+        ("EVENT_BUS_NAME".into(), "default".into()),
     ];
     for var in [
         "AWS_ENDPOINT_URL",
@@ -189,6 +190,14 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         .invoke_file("sync", &scheduled)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary["records_checked"], 0, "{summary}");
+    assert_eq!(
+        summary["events_pending"], 0,
+        "every transition was announced: {summary}"
+    );
+    assert!(
+        watch.output().contains("\"CloudWatchMetrics\""),
+        "an EMF metrics line per run"
+    );
     assert!(
         watch.output().contains("\"message\":\"status changed\""),
         "JSON logs expected from the function"
