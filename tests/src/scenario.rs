@@ -253,8 +253,8 @@ pub async fn finished_flink_job_id(stack: &Stack) -> String {
     .clone()
 }
 
-/// Polls `GET /jobs/{id}` until the job is in `state`.
-pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) {
+/// Polls `GET /jobs/{id}` until the job is in `state`; returns the job's details.
+pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) -> Value {
     let http = reqwest::Client::new();
     let url = format!("{}/jobs/{id}", stack.flink_rest_url);
     crate::stack::eventually(
@@ -270,7 +270,7 @@ pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) {
                 .await
                 .map_err(|e| e.to_string())?;
             if body["state"] == state {
-                Ok(())
+                Ok(body)
             } else {
                 Err(format!("state {}", body["state"]))
             }

@@ -87,27 +87,7 @@ async fn python_job_submitted_through_kubernetes_reaches_finished_on_flink() {
         "exactly one JobID line in the pod log:\n{log}"
     );
 
-    let http = reqwest::Client::new();
-    let url = format!("{}/jobs/{}", stack.flink_rest_url, ids[0]);
-    let state = eventually(
-        "Flink job reaches FINISHED",
-        Duration::from_secs(60),
-        || async {
-            let body: serde_json::Value = http
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            match body["state"].as_str() {
-                Some("FINISHED") => Ok(body),
-                other => Err(format!("state {other:?}")),
-            }
-        },
-    )
-    .await;
+    let state = fjs_tests::scenario::wait_for_flink_state(&stack, &ids[0], "FINISHED").await;
     assert_eq!(state["name"], "fjs-bounded");
     assert!(
         state["end-time"].as_i64().unwrap_or(-1)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use fjs_tests::fleet::{Submission, cancel_flink_job, k8s_name, submit};
 use fjs_tests::lambda::{LambdaWatch, workspace_root};
 use fjs_tests::stack::{Stack, unique_name};
-use mongodb::bson::{Document, doc};
+use mongodb::bson::{Bson, Document, doc};
 
 const NS: &str = "lemo-dev";
 const TICK: Duration = Duration::from_secs(5);
@@ -131,8 +131,22 @@ async fn main() {
                 "start_time": 1, "end_time": 1, "duration": 1, "status_reason": 1, "status_history": 1})
             .await
         {
-            let json = serde_json::to_string_pretty(&r).unwrap_or_else(|_| format!("{r}"));
+            let json = serde_json::to_string_pretty(&plain(&Bson::Document(r))).unwrap_or_default();
             println!("{json}");
         }
+    }
+}
+
+/// A record as a person reads it: dates as RFC 3339, numbers as numbers.
+fn plain(v: &Bson) -> serde_json::Value {
+    match v {
+        Bson::DateTime(d) => {
+            serde_json::Value::String(d.try_to_rfc3339_string().unwrap_or_default())
+        }
+        Bson::Document(d) => {
+            serde_json::Value::Object(d.iter().map(|(k, v)| (k.clone(), plain(v))).collect())
+        }
+        Bson::Array(a) => serde_json::Value::Array(a.iter().map(plain).collect()),
+        other => other.clone().into_relaxed_extjson(),
     }
 }
