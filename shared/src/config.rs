@@ -51,6 +51,8 @@ pub struct Config {
     pub log_limit_bytes: i64,
     pub log_concurrency: usize,
     pub history_max: usize,
+    /// Records observed and written together; a run near its deadline stops between chunks.
+    pub chunk_size: usize,
     /// EventBridge bus for state-change events; none are sent without it.
     pub event_bus_name: Option<String>,
     pub event_source: String,
@@ -148,6 +150,7 @@ impl Config {
             log_concurrency: number("LOG_CONCURRENCY", 8)?.clamp(1, 64) as usize,
             event_bus_name: var("EVENT_BUS_NAME"),
             event_source: or("EVENT_SOURCE", "flink-job-sync"),
+            chunk_size: number("SYNC_CHUNK_SIZE", 1000)?.clamp(1, 100_000) as usize,
             history_max: number("STATUS_HISTORY_MAX", 50)?.clamp(1, 1000) as usize,
             rules,
             cleanup: CleanupRules {

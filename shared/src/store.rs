@@ -309,6 +309,20 @@ impl Store {
         Ok(())
     }
 
+    /// Where to resume: the `_id` the latest full run stopped after, when that
+    /// run was cut short.
+    pub async fn resume_point(&self) -> Result<Option<Bson>, Error> {
+        let latest = self
+            .runs
+            .find_one(doc! {"scope": "all", "finished_at": {"$exists": true}})
+            .sort(doc! {"started_at": -1})
+            .await
+            .map_err(Error::mongo("reading the runs"))?;
+        Ok(latest
+            .filter(|d| d.get_str("state") == Ok("partial"))
+            .and_then(|d| d.get("resume_after").cloned()))
+    }
+
     /// When the latest complete run over every non-final record started.
     pub async fn last_full_run(&self) -> Result<Option<DateTime<Utc>>, Error> {
         let found = self

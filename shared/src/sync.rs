@@ -79,6 +79,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_found: Vec<String>,
     pub complete: bool,
+    /// Records left for the next run because this one neared its deadline.
+    pub records_deferred: usize,
     /// State-change events EventBridge accepted in this run (this run's and
     /// earlier runs' leftovers), and those still pending.
     pub events_published: usize,
@@ -126,6 +128,20 @@ impl Syncer {
     }
 
     pub async fn run(&self, req: &SyncRequest) -> Result<Summary, Error> {
+        self.run_until(req, None).await
+    }
+
+    /// A run that starts no new chunk of records after `stop_at` (the first
+    /// chunk always runs, so every run makes progress). A run cut short is
+    /// recorded as partial with the `_id` it stopped after, and the next run
+    /// starts there, so every record is reached even when no single run can
+    /// cover them all. Every record is whole: a chunk's writes are per-record
+    /// conditional writes, applied before the next chunk starts.
+    pub async fn run_until(
+        &self,
+        req: &SyncRequest,
+        stop_at: Option<std::time::Instant>,
+    ) -> Result<Summary, Error> {
         let started = Utc::now();
         let clock = std::time::Instant::now();
         let run_id = store::new_run_id();
@@ -163,9 +179,42 @@ impl Syncer {
                 .cloned()
                 .collect();
         }
-        summary.records_checked = records.len();
+        if req.job_ids.is_none()
+            && let Some(after) = self.store.resume_point().await?
+        {
+            rotate_after(&mut records, &after);
+        }
+        let mut cache = ObserveCache::default();
+        let mut resume_after = None;
+        let chunk_size = self.cfg.chunk_size.max(1);
+        for (i, chunk) in records.chunks(chunk_size).enumerate() {
+            if i > 0 && stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                summary.records_deferred = records.len() - i * chunk_size;
+                resume_after = records.get(i * chunk_size - 1).map(|r| r.oid.clone());
+                tracing::warn!(
+                    deferred = summary.records_deferred,
+                    "near the deadline: the rest waits for the next run"
+                );
+                break;
+            }
+            summary.records_checked += chunk.len();
+            self.sync_chunk(chunk, req, &run_id, &mut cache, &mut summary)
+                .await?;
+        }
+        self.finish(req, &run_id, clock, resume_after, summary)
+            .await
+    }
 
-        let observed = self.observe(&records).await;
+    /// Observes, decides and writes one chunk of records.
+    async fn sync_chunk(
+        &self,
+        records: &[Record],
+        req: &SyncRequest,
+        run_id: &str,
+        cache: &mut ObserveCache,
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let observed = self.observe(records, cache).await;
         let now = Utc::now();
         let mut writes: Vec<(Write, Plan)> = Vec::new();
         for (record, obs) in records.iter().zip(&observed) {
@@ -181,7 +230,7 @@ impl Syncer {
                     });
                 }
             }
-            if let Some(mut w) = store::write_for(record, &plan, now, &run_id, self.cfg.history_max)
+            if let Some(mut w) = store::write_for(record, &plan, now, run_id, self.cfg.history_max)
             {
                 if self.events.is_some()
                     && let Some(event) =
@@ -198,7 +247,7 @@ impl Syncer {
             writes.iter().map(|(w, _)| w.job_id.clone()).collect()
         } else {
             let batch: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
-            let applied = self.store.apply(&batch, &run_id).await?;
+            let applied = self.store.apply(&batch, run_id).await?;
             for job_id in &applied.conflicts {
                 tracing::info!(job_id = %job_id, "record changed meanwhile: left alone");
             }
@@ -222,13 +271,24 @@ impl Syncer {
                     .or_default() += 1;
             }
         }
-        summary.records_changed = written.len();
+        summary.records_changed += written.len();
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        req: &SyncRequest,
+        run_id: &str,
+        clock: std::time::Instant,
+        resume_after: Option<mongodb::bson::Bson>,
+        mut summary: Summary,
+    ) -> Result<Summary, Error> {
         if !req.dry_run
             && let Some(publisher) = &self.events
         {
             self.publish_pending(publisher, &mut summary).await;
         }
-        summary.complete = true;
+        summary.complete = resume_after.is_none();
         summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         if !req.dry_run {
             let transitions: Document = summary
@@ -236,7 +296,7 @@ impl Syncer {
                 .iter()
                 .map(|(k, v)| (k.clone(), mongodb::bson::Bson::Int64(*v as i64)))
                 .collect();
-            let record = doc! {
+            let mut record = doc! {
                 "finished_at": to_bson_date(Utc::now()),
                 "state": if summary.complete { "complete" } else { "partial" },
                 "scope": if req.job_ids.is_some() { "selected" } else { "all" },
@@ -248,7 +308,11 @@ impl Syncer {
                 "transitions": transitions,
                 "elapsed_ms": summary.elapsed_ms as i64,
             };
-            if let Err(e) = self.store.finish_run(&run_id, record).await {
+            if let Some(after) = resume_after {
+                record.insert("resume_after", after);
+                record.insert("records_deferred", summary.records_deferred as i64);
+            }
+            if let Err(e) = self.store.finish_run(run_id, record).await {
                 tracing::warn!(error = %e, "the run's end could not be recorded");
             }
             let lag = match self.store.last_full_run().await {
@@ -293,7 +357,7 @@ impl Syncer {
 
     /// Observes Kubernetes for the records still waiting for a JobID, then
     /// Flink for every JobID known or just found. Returns one entry per record.
-    async fn observe(&self, records: &[Record]) -> Vec<Observed> {
+    async fn observe(&self, records: &[Record], cache: &mut ObserveCache) -> Vec<Observed> {
         let mut observed = vec![Observed::default(); records.len()];
         let default_ns = self.cfg.k8s_namespace.as_str();
         let waiting: Vec<usize> = (0..records.len())
@@ -302,20 +366,19 @@ impl Syncer {
         let namespaces: HashSet<&str> = waiting
             .iter()
             .map(|&i| records[i].namespace(default_ns))
+            .filter(|ns| !cache.listed.contains_key(*ns))
             .collect();
-        let listed: HashMap<&str, Result<HashMap<String, ListedJob>, String>> =
-            futures::future::join_all(
-                namespaces
-                    .into_iter()
-                    .map(|ns| async move { (ns, self.kube.jobs_in(ns).await) }),
-            )
-            .await
-            .into_iter()
-            .collect();
+        let fresh = futures::future::join_all(
+            namespaces
+                .into_iter()
+                .map(|ns| async move { (ns.to_string(), self.kube.jobs_in(ns).await) }),
+        )
+        .await;
+        cache.listed.extend(fresh);
+        let listed = &cache.listed;
         let facts = futures::stream::iter(waiting.iter().map(|&i| {
             let record = &records[i];
             let ns = record.namespace(default_ns);
-            let listed = &listed;
             async move {
                 let facts = match listed.get(ns) {
                     Some(Err(e)) => K8sFacts::Unavailable(e.clone()),
@@ -345,14 +408,18 @@ impl Syncer {
         if follow.is_empty() {
             return observed;
         }
-        match self.flink.overview().await {
-            Err(e) => {
+        if cache.overview.is_none() {
+            cache.overview = Some(self.flink.overview().await);
+        }
+        match cache.overview.as_ref().map(|o| o.as_ref()) {
+            None => {}
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "Flink overview unavailable");
                 for (i, _) in &follow {
                     observed[*i].flink = Some(FlinkFacts::Unavailable(e.clone()));
                 }
             }
-            Ok(mut overview) => {
+            Some(Ok(overview)) => {
                 let absent: Vec<&(usize, FlinkJobId)> = follow
                     .iter()
                     .filter(|(_, id)| !overview.contains_key(id))
@@ -376,7 +443,6 @@ impl Syncer {
                         .unwrap_or(FlinkFacts::Missing);
                     observed[*i].flink = Some(f);
                 }
-                overview.clear();
             }
         }
         // Root causes only for jobs about to be recorded as failed.
@@ -410,9 +476,13 @@ impl Syncer {
 }
 
 /// The Lambda handler: the payload in, the summary out (and logged).
-pub async fn handle(syncer: &Syncer, payload: serde_json::Value) -> Result<Summary, Error> {
+pub async fn handle(
+    syncer: &Syncer,
+    payload: serde_json::Value,
+    stop_at: Option<std::time::Instant>,
+) -> Result<Summary, Error> {
     let req = SyncRequest::from_payload(&payload)?;
-    let summary = syncer.run(&req).await?;
+    let summary = syncer.run_until(&req, stop_at).await?;
     tracing::info!(
         run_id = %summary.run_id,
         records_checked = summary.records_checked,
@@ -425,4 +495,37 @@ pub async fn handle(syncer: &Syncer, payload: serde_json::Value) -> Result<Summa
         "sync run done"
     );
     Ok(summary)
+}
+
+/// What one run fetches once and every chunk reuses: the namespaces' Job and
+/// pod lists, and Flink's overview.
+#[derive(Default)]
+struct ObserveCache {
+    listed: HashMap<String, Result<HashMap<String, ListedJob>, String>>,
+    overview: Option<Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
+}
+
+/// Puts the records after `after` (in `_id` order) first, so a run resumes
+/// where the previous one stopped and then wraps around.
+fn rotate_after(records: &mut [Record], after: &mongodb::bson::Bson) {
+    use mongodb::bson::Bson;
+    let greater = |id: &Bson| match (id, after) {
+        (Bson::ObjectId(a), Bson::ObjectId(b)) => a.bytes() > b.bytes(),
+        (Bson::String(a), Bson::String(b)) => a > b,
+        (Bson::Int32(a), Bson::Int32(b)) => a > b,
+        (Bson::Int64(a), Bson::Int64(b)) => a > b,
+        _ => false,
+    };
+    if let Some(pos) = records.iter().position(|r| greater(&r.oid)) {
+        records.rotate_left(pos);
+    }
+}
+
+/// When a run should start no new chunk: 80 % into the time Lambda gives it
+/// (`deadline_ms`, epoch milliseconds), leaving the rest for the chunk under
+/// way, the events and the run's record.
+pub fn stop_at(deadline_ms: u64) -> Option<std::time::Instant> {
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let remaining = deadline.duration_since(std::time::SystemTime::now()).ok()?;
+    Some(std::time::Instant::now() + remaining.mul_f64(0.8))
 }

@@ -410,3 +410,28 @@ async fn job_ids_limit_the_run_to_those_records() {
         Some("CREATED")
     );
 }
+
+#[tokio::test]
+async fn a_run_near_its_deadline_stops_between_chunks_and_the_next_resumes() {
+    let stack = fjs_tests::stack::Stack::from_env();
+    let s = Scenario::new(&stack.flink_rest_url, &[("SYNC_CHUNK_SIZE", "2")]).await;
+    let jobs = ["d-1", "d-2", "d-3", "d-4", "d-5"];
+    for j in jobs {
+        s.insert(created(j, 1)).await;
+        let pod = s.k8s_job(j, JobState::Failed(1)).await;
+        s.set_log(&pod, "x\n").await;
+    }
+    let past = Some(std::time::Instant::now());
+    let mut states = Vec::new();
+    for _ in 0..3 {
+        let summary = s.syncer.run_until(&SyncRequest::default(), past).await.unwrap_or_else(|e| panic!("{e}"));
+        states.push((summary.records_checked, summary.records_deferred, summary.complete));
+    }
+    // Each run does one chunk (the first always runs), then resumes after it.
+    assert_eq!(states, [(2, 3, false), (2, 1, false), (1, 0, true)]);
+    for j in jobs {
+        assert_eq!(s.record(j).await.get_str("status").ok(), Some("FAILED"), "{j} was reached");
+    }
+    let runs = s.db.collection::<Document>("flink_job_sync_runs");
+    assert_eq!(runs.count_documents(doc! {"state": "partial"}).await.expect("count"), 2);
+}

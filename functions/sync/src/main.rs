@@ -2,7 +2,7 @@
 //! of `flink_jobs` follow Kubernetes and Flink. All logic lives in the
 //! `flink-job-sync` crate; this only wires it to the Lambda runtime.
 
-use flink_job_sync::sync::{Syncer, handle};
+use flink_job_sync::sync::{Syncer, handle, stop_at};
 use flink_job_sync::{Config, telemetry};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
@@ -13,8 +13,10 @@ async fn main() -> Result<(), Error> {
     flink_job_sync::aws::resolve_secrets(&mut config).await?;
     let syncer = Syncer::from_config(config).await?;
     let syncer = &syncer;
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        handle(syncer, event.payload).await
-    }))
+    run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handle(syncer, event.payload, stop_at(event.context.deadline)).await
+        },
+    ))
     .await
 }
