@@ -75,13 +75,18 @@ impl Store {
             .connect_timeout
             .get_or_insert(std::time::Duration::from_secs(5));
         let client = Client::with_options(options).map_err(Error::mongo("creating the client"))?;
+        Ok(Store::from_client(&client, cfg))
+    }
+
+    /// A store over a client built elsewhere (the benchmark monitors its commands).
+    pub fn from_client(client: &Client, cfg: &Config) -> Store {
         let db = client.database(&cfg.database);
-        Ok(Store {
+        Store {
             records: db.collection(&cfg.collection),
             runs: db.collection(&cfg.runs_collection),
             db,
             indexes: OnceCell::new(),
-        })
+        }
     }
 
     pub fn records(&self) -> &Collection<Document> {

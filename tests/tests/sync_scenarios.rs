@@ -424,14 +424,31 @@ async fn a_run_near_its_deadline_stops_between_chunks_and_the_next_resumes() {
     let past = Some(std::time::Instant::now());
     let mut states = Vec::new();
     for _ in 0..3 {
-        let summary = s.syncer.run_until(&SyncRequest::default(), past).await.unwrap_or_else(|e| panic!("{e}"));
-        states.push((summary.records_checked, summary.records_deferred, summary.complete));
+        let summary = s
+            .syncer
+            .run_until(&SyncRequest::default(), past)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        states.push((
+            summary.records_checked,
+            summary.records_deferred,
+            summary.complete,
+        ));
     }
     // Each run does one chunk (the first always runs), then resumes after it.
     assert_eq!(states, [(2, 3, false), (2, 1, false), (1, 0, true)]);
     for j in jobs {
-        assert_eq!(s.record(j).await.get_str("status").ok(), Some("FAILED"), "{j} was reached");
+        assert_eq!(
+            s.record(j).await.get_str("status").ok(),
+            Some("FAILED"),
+            "{j} was reached"
+        );
     }
     let runs = s.db.collection::<Document>("flink_job_sync_runs");
-    assert_eq!(runs.count_documents(doc! {"state": "partial"}).await.expect("count"), 2);
+    assert_eq!(
+        runs.count_documents(doc! {"state": "partial"})
+            .await
+            .expect("count"),
+        2
+    );
 }

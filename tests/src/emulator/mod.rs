@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     procs: std::sync::Mutex<HashMap<Key, u32>>,
     /// Job controller tasks, aborted on shutdown.
     tasks: std::sync::Mutex<Vec<AbortHandle>>,
+    /// Requests served, by `METHOD resource` (for the benchmark).
+    requests: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Shared {
@@ -255,9 +257,14 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         started: store::now_rfc3339(),
         procs: std::sync::Mutex::new(HashMap::new()),
         tasks: std::sync::Mutex::new(Vec::new()),
+        requests: std::sync::Mutex::new(std::collections::BTreeMap::new()),
     });
     let app = axum::Router::new()
         .fallback(api::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_request,
+        ))
         .with_state(shared.clone());
     let mut stop = shutdown_rx;
     let server = tokio::spawn(async move {
@@ -285,4 +292,49 @@ pub fn kubeconfig_yaml(server_url: &str, namespace: &str) -> String {
         server = q(server_url),
         ns = q(namespace)
     )
+}
+
+/// Counts a request under `METHOD resource`, `resource` being what the path
+/// names: `jobs` (a list) or `jobs/NAME`-like (`job`), `pods`, `pod`, `pods/log`.
+async fn count_request(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let segments: Vec<&str> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let resource = match segments.as_slice() {
+        [.., "pods", _, "log"] => "pods/log".to_string(),
+        [.., "jobs"] => "jobs (list)".to_string(),
+        [.., "pods"] => "pods (list)".to_string(),
+        [.., "jobs", _] | [.., "jobs", _, _] => "job".to_string(),
+        [.., "pods", _] | [.., "pods", _, _] => "pod".to_string(),
+        [first, ..] if *first == "emulator" => "emulator hook".to_string(),
+        _ => "other".to_string(),
+    };
+    let key = format!("{} {resource}", req.method());
+    *shared
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default() += 1;
+    next.run(req).await
+}
+
+impl RunningEmulator {
+    /// Requests served so far by `METHOD resource`, and resets the counts.
+    pub fn take_request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(
+            &mut *self
+                .shared
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
 }

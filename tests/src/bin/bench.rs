@@ -1,0 +1,776 @@
+//! The fleet-scale benchmark (`scripts/bench`): for each fleet size, the
+//! product's sync run against (1) the per-record algorithm of the user's note
+//! and (2) the floor, the bare minimal calls for the same changes; all on the
+//! same generated data, on the stack's MongoDB, an in-process Kubernetes API
+//! emulator and a fast in-process Flink REST stand-in that counts requests.
+//! Prints a table, or JSON with `--json`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use fjs_tests::emulator::{self, EmulatorConfig, RunningEmulator};
+use fjs_tests::scenario::{JobState, NS};
+use flink_job_sync::model::to_bson_date;
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, LogParams};
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use serde_json::{Value, json};
+
+const T0: i64 = 1_795_000_000_000;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--json]"
+    );
+    std::process::exit(2)
+}
+
+#[derive(Clone, Copy)]
+struct Knobs {
+    changing: f64,
+    pending: f64,
+}
+
+fn jid(i: usize) -> String {
+    format!("{:032x}", i + 1)
+}
+
+fn job_name(i: usize) -> String {
+    format!("bench-{i:06}")
+}
+
+/// The fast Flink stand-in: job states by JobID, request counts by endpoint.
+#[derive(Default)]
+struct FlinkState {
+    jobs: BTreeMap<String, (String, i64, i64)>,
+    overview: AtomicU64,
+    job: AtomicU64,
+    exceptions: AtomicU64,
+}
+
+async fn start_flink(state: Arc<FlinkState>) -> String {
+    async fn overview(State(s): State<Arc<FlinkState>>) -> axum::Json<Value> {
+        s.overview.fetch_add(1, Ordering::Relaxed);
+        let jobs: Vec<Value> = s
+            .jobs
+            .iter()
+            .map(|(id, (st, a, b))| json!({"jid": id, "name": "bench", "state": st, "start-time": a, "end-time": b, "duration": 1}))
+            .collect();
+        axum::Json(json!({ "jobs": jobs }))
+    }
+    async fn job(
+        State(s): State<Arc<FlinkState>>,
+        Path(id): Path<String>,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        s.job.fetch_add(1, Ordering::Relaxed);
+        match s.jobs.get(&id) {
+            Some((st, a, b)) => {
+                axum::Json(json!({"jid": id, "state": st, "start-time": a, "end-time": b}))
+                    .into_response()
+            }
+            None => (
+                axum::http::StatusCode::NOT_FOUND,
+                axum::Json(json!({"errors": ["not found"]})),
+            )
+                .into_response(),
+        }
+    }
+    async fn exceptions(State(s): State<Arc<FlinkState>>) -> axum::Json<Value> {
+        s.exceptions.fetch_add(1, Ordering::Relaxed);
+        axum::Json(json!({"exceptionHistory": {"entries": []}}))
+    }
+    let app = axum::Router::new()
+        .route("/jobs/overview", get(overview))
+        .route("/jobs/{id}", get(job))
+        .route("/jobs/{id}/exceptions", get(exceptions))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+/// Counts MongoDB commands by name.
+#[derive(Default)]
+struct MongoCounts(std::sync::Mutex<BTreeMap<String, u64>>);
+
+impl MongoCounts {
+    fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+async fn mongo_client(uri: &str, counts: Arc<MongoCounts>) -> mongodb::Client {
+    let mut options = mongodb::options::ClientOptions::parse(uri)
+        .await
+        .unwrap_or_else(|e| panic!("MONGODB_URI: {e}"));
+    options.command_event_handler = Some(EventHandler::callback(move |ev: CommandEvent| {
+        if let CommandEvent::Started(s) = ev {
+            *counts
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(s.command_name)
+                .or_default() += 1;
+        }
+    }));
+    mongodb::Client::with_options(options).unwrap_or_else(|e| panic!("mongo client: {e}"))
+}
+
+/// The generated fleet, written to a fresh database.
+async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
+    db.drop().await.unwrap_or_else(|e| panic!("drop: {e}"));
+    let coll = db.collection::<Document>("flink_jobs");
+    let pending = (n as f64 * k.pending) as usize;
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..n {
+        let d = if i < pending {
+            doc! {"job_id": job_name(i), "status": "CREATED", "flink_job_id": null, "submitted_at": to_bson_date(chrono::Utc::now())}
+        } else {
+            doc! {"job_id": job_name(i), "status": "RUNNING", "flink_job_id": jid(i), "flink_state": "RUNNING",
+            "start_time": Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)), "submitted_at": to_bson_date(chrono::Utc::now())}
+        };
+        batch.push(d);
+        if batch.len() == 1000 {
+            coll.insert_many(std::mem::take(&mut batch))
+                .await
+                .unwrap_or_else(|e| panic!("seed: {e}"));
+        }
+    }
+    if !batch.is_empty() {
+        coll.insert_many(batch)
+            .await
+            .unwrap_or_else(|e| panic!("seed: {e}"));
+    }
+    coll.create_index(
+        mongodb::IndexModel::builder()
+            .keys(doc! {"status": 1})
+            .build(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("index: {e}"));
+}
+
+/// Flink states: pending records' jobs RUNNING (a change once found), the
+/// changing share FINISHED, the rest RUNNING as recorded.
+fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, (String, i64, i64)> {
+    let pending = (n as f64 * k.pending) as usize;
+    let changing = (n as f64 * k.changing) as usize;
+    (0..n)
+        .map(|i| {
+            let finished = i >= pending && i < pending + changing;
+            let st = if finished {
+                ("FINISHED".to_string(), T0, T0 + 60_000)
+            } else {
+                ("RUNNING".to_string(), T0, -1)
+            };
+            (jid(i), st)
+        })
+        .collect()
+}
+
+async fn k8s_fleet(emu: &RunningEmulator, n: usize, k: Knobs) {
+    let pending = (n as f64 * k.pending) as usize;
+    let client = emu.client().await;
+    let scenario_jobs: Api<Job> = Api::namespaced(client.clone(), NS);
+    let _ = &scenario_jobs;
+    let url = emu.url();
+    futures::stream::iter((0..pending).map(|i| {
+        let client = client.clone();
+        let url = url.clone();
+        async move { create_pending(&client, &url, i).await }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+}
+
+async fn create_pending(client: &kube::Client, url: &str, i: usize) {
+    let name = job_name(i);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let job: Job = serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": "flink-python-job"}},
+        "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": {"app": "flink-python-job"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "flink-client", "image": "flink"}]}}}}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let job = jobs
+        .create(&Default::default(), &job)
+        .await
+        .unwrap_or_else(|e| panic!("create job: {e}"));
+    let uid = job.metadata.uid.unwrap_or_default();
+    let pod_name = format!("{name}-pod0");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": pod_name, "labels": {"app": "flink-python-job", "job-name": name},
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid, "controller": true}]},
+        "spec": {"containers": [{"name": "flink-client", "image": "flink"}]}}))
+    .unwrap_or_else(|e| panic!("{e}"));
+    pods.create(&Default::default(), &pod)
+        .await
+        .unwrap_or_else(|e| panic!("create pod: {e}"));
+    let _ = JobState::Running;
+    let running = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "flink-client", "image": "flink", "imageID": "",
+        "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}});
+    pods.patch_status(
+        &pod_name,
+        &Default::default(),
+        &kube::api::Patch::Merge(running),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("pod status: {e}"));
+    let log = format!("starting\nJob has been submitted with JobID {}\n", jid(i));
+    reqwest::Client::new()
+        .put(format!(
+            "{url}/emulator/v1/namespaces/{NS}/pods/{pod_name}/log?container=flink-client"
+        ))
+        .body(log)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("log: {e}"));
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Measure {
+    variant: &'static str,
+    wall_ms: f64,
+    flink_requests: BTreeMap<String, u64>,
+    k8s_requests: BTreeMap<String, u64>,
+    mongo_commands: BTreeMap<String, u64>,
+    mongo_round_trips: u64,
+    peak_rss_mb: Option<f64>,
+    records_changed: Option<u64>,
+}
+
+struct Bench {
+    uri: String,
+    flink: Arc<FlinkState>,
+    flink_url: String,
+    emu: RunningEmulator,
+    kubeconfig: std::path::PathBuf,
+    counts: Arc<MongoCounts>,
+    client: mongodb::Client,
+}
+
+impl Bench {
+    fn flink_counts(&self) -> BTreeMap<String, u64> {
+        let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
+        [
+            ("GET /jobs/overview", take(&self.flink.overview)),
+            ("GET /jobs/{id}", take(&self.flink.job)),
+            ("GET /jobs/{id}/exceptions", take(&self.flink.exceptions)),
+        ]
+        .into_iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn reset_counts(&self) {
+        self.flink_counts();
+        self.emu.take_request_counts();
+        self.counts.take();
+    }
+
+    fn measure(
+        &self,
+        variant: &'static str,
+        wall: Duration,
+        mongo: BTreeMap<String, u64>,
+        rss: Option<f64>,
+        changed: Option<u64>,
+    ) -> Measure {
+        let round_trips = mongo.values().sum();
+        Measure {
+            variant,
+            wall_ms: wall.as_secs_f64() * 1000.0,
+            flink_requests: self.flink_counts(),
+            k8s_requests: self.emu.take_request_counts(),
+            mongo_commands: mongo,
+            mongo_round_trips: round_trips,
+            peak_rss_mb: rss,
+            records_changed: changed,
+        }
+    }
+
+    /// The product: the real `Syncer`, in a child process of its own so its
+    /// peak RSS is its own.
+    fn product(&self, db: &str) -> Measure {
+        self.reset_counts();
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+        let out = std::process::Command::new(exe)
+            .arg("--child-sync")
+            .env("MONGODB_URI", &self.uri)
+            .env("MONGODB_DATABASE", db)
+            .env("FLINK_REST_URL", &self.flink_url)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("K8S_NAMESPACE", NS)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap_or_else(|e| panic!("child sync: {e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("{\"bench\""))
+            .unwrap_or_else(|| {
+                panic!(
+                    "child sync printed no result: {stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+        let mongo: BTreeMap<String, u64> =
+            serde_json::from_value(v["bench"]["mongo"].clone()).unwrap_or_default();
+        self.measure(
+            "sync (product)",
+            Duration::from_secs_f64(v["bench"]["wall_ms"].as_f64().unwrap_or(0.0) / 1000.0),
+            mongo,
+            v["bench"]["peak_rss_mb"].as_f64(),
+            v["bench"]["records_changed"].as_u64(),
+        )
+    }
+
+    /// The note's algorithm: per record, sequentially, one Flink GET and one
+    /// update; for records without a JobID, one Job get and one log read.
+    async fn baseline(&self, db: &str) -> Measure {
+        let coll = self
+            .client
+            .database(db)
+            .collection::<Document>("flink_jobs");
+        let jobs: Api<Job> = Api::namespaced(self.emu.client().await, NS);
+        let pods: Api<Pod> = Api::namespaced(self.emu.client().await, NS);
+        let http = reqwest::Client::new();
+        self.reset_counts();
+        let start = Instant::now();
+        let mut cursor = coll
+            .find(doc! {"status": {"$in": ["CREATED", "RUNNING", "SUSPENDED"]}})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut records = Vec::new();
+        while let Some(d) = cursor.next().await {
+            records.push(d.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let mut changed = 0;
+        for r in records {
+            let job_id = r.get_str("job_id").unwrap_or_default().to_string();
+            let mut flink_id = r.get_str("flink_job_id").ok().map(str::to_string);
+            if flink_id.is_none() {
+                if jobs.get(&job_id).await.is_err() {
+                    continue;
+                }
+                let list = pods
+                    .list(&ListParams::default().labels(&format!("job-name={job_id}")))
+                    .await;
+                if let Some(pod) = list
+                    .ok()
+                    .and_then(|l| l.items.into_iter().next())
+                    .and_then(|p| p.metadata.name)
+                {
+                    let lp = LogParams {
+                        tail_lines: Some(500),
+                        limit_bytes: Some(256 * 1024),
+                        ..Default::default()
+                    };
+                    let log = pods.logs(&pod, &lp).await.unwrap_or_default();
+                    flink_id = flink_job_sync::podlog::submitted_job_ids(log.as_bytes())
+                        .first()
+                        .map(|i| i.to_string());
+                }
+            }
+            let Some(id) = flink_id else { continue };
+            let body: Value = http
+                .get(format!("{}/jobs/{id}", self.flink_url))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .json()
+                .await
+                .unwrap_or_default();
+            let state = body["state"].as_str().unwrap_or("RUNNING");
+            let status = match state {
+                "FINISHED" => "FINISHED",
+                _ => "RUNNING",
+            };
+            coll.update_one(
+                doc! {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)},
+                doc! {"$set": {"flink_job_id": &id, "status": status, "flink_state": state}},
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            if status != r.get_str("status").unwrap_or_default() {
+                changed += 1;
+            }
+        }
+        let wall = start.elapsed();
+        self.measure(
+            "per-record (user's note)",
+            wall,
+            self.counts.take(),
+            None,
+            Some(changed),
+        )
+    }
+
+    /// The floor: one find, one overview, the unavoidable log reads, and the
+    /// changed records' writes in one `update` command per 500.
+    async fn floor(&self, db_name: &str) -> Measure {
+        let db = self.client.database(db_name);
+        let coll = db.collection::<Document>("flink_jobs");
+        let pods: Api<Pod> = Api::namespaced(self.emu.client().await, NS);
+        let http = reqwest::Client::new();
+        self.reset_counts();
+        let start = Instant::now();
+        let mut cursor = coll
+            .find(doc! {"status": {"$in": ["CREATED", "RUNNING", "SUSPENDED"]}})
+            .projection(doc! {"job_id": 1, "status": 1, "flink_job_id": 1})
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut records = Vec::new();
+        while let Some(d) = cursor.next().await {
+            records.push(d.unwrap_or_else(|e| panic!("{e}")));
+        }
+        let overview: Value = http
+            .get(format!("{}/jobs/overview", self.flink_url))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
+        let states: std::collections::HashMap<String, String> = overview["jobs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|j| {
+                Some((
+                    j["jid"].as_str()?.to_string(),
+                    j["state"].as_str()?.to_string(),
+                ))
+            })
+            .collect();
+        let pending: Vec<String> = records
+            .iter()
+            .filter(|r| r.get_str("flink_job_id").is_err())
+            .filter_map(|r| r.get_str("job_id").ok().map(|j| format!("{j}-pod0")))
+            .collect();
+        let logs: Vec<String> = futures::stream::iter(pending.into_iter().map(|p| {
+            let pods = pods.clone();
+            async move {
+                let lp = LogParams {
+                    tail_lines: Some(500),
+                    limit_bytes: Some(256 * 1024),
+                    ..Default::default()
+                };
+                pods.logs(&p, &lp).await.unwrap_or_default()
+            }
+        }))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+        let found = logs.len();
+        let mut statements: Vec<Document> = Vec::new();
+        for r in &records {
+            if let Ok(id) = r.get_str("flink_job_id")
+                && states.get(id).map(String::as_str) == Some("FINISHED")
+            {
+                statements.push(doc! {"q": {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)}, "u": {"$set": {"status": "FINISHED"}}});
+            }
+        }
+        for r in records
+            .iter()
+            .filter(|r| r.get_str("flink_job_id").is_err())
+            .take(found)
+        {
+            statements.push(doc! {"q": {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)}, "u": {"$set": {"status": "RUNNING"}}});
+        }
+        let changed = statements.len() as u64;
+        for chunk in statements.chunks(500) {
+            db.run_command(
+                doc! {"update": "flink_jobs", "updates": chunk.to_vec(), "ordered": false},
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let wall = start.elapsed();
+        self.measure(
+            "floor (minimal calls)",
+            wall,
+            self.counts.take(),
+            None,
+            Some(changed),
+        )
+    }
+}
+
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Child mode: one real sync run; prints its figures as one JSON line.
+async fn child_sync() {
+    let cfg = flink_job_sync::Config::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let counts = Arc::new(MongoCounts::default());
+    let client = mongo_client(cfg.mongodb_uri.expose(), counts.clone()).await;
+    let store = flink_job_sync::store::Store::from_client(&client, &cfg);
+    let kube = flink_job_sync::k8s::KubeObserver::client_for(&cfg)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let flink = flink_job_sync::flink::FlinkClient::new(
+        cfg.flink_rest_url().unwrap_or_else(|e| panic!("{e}")),
+        None,
+        cfg.flink_timeout,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let observer = flink_job_sync::k8s::KubeObserver::new(kube, &cfg);
+    let syncer = flink_job_sync::sync::Syncer {
+        cfg,
+        store,
+        kube: observer,
+        flink,
+        events: None,
+    };
+    syncer
+        .store
+        .ensure_indexes()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    counts.take();
+    let start = Instant::now();
+    let summary = syncer
+        .run(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wall = start.elapsed();
+    println!(
+        "{}",
+        json!({"bench": {"wall_ms": wall.as_secs_f64() * 1000.0, "mongo": counts.take(), "peak_rss_mb": peak_rss_mb(),
+            "records_changed": summary.records_changed}})
+    );
+}
+
+/// Process start to the first `GET .../invocation/next` of the release `sync` binary.
+async fn cold_start(uri: &str, flink_url: &str, kubeconfig: &std::path::Path) -> Value {
+    let bin = fjs_tests::lambda::workspace_root().join("target/release/sync");
+    let Ok(meta) = std::fs::metadata(&bin) else {
+        return json!({"error": format!("{} not built (cargo build --release -p sync)", bin.display())});
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    let mut samples = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut child = tokio::process::Command::new(&bin)
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "sync")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .env("MONGODB_URI", uri)
+            .env("FLINK_REST_URL", flink_url)
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let accepted = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await;
+        let elapsed = start.elapsed();
+        let _ = child.kill().await;
+        if accepted.is_ok() {
+            samples.push(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    json!({"binary": "target/release/sync (x86_64)", "binary_bytes": meta.len(),
+        "ready_ms_median": samples.get(samples.len() / 2), "ready_ms_samples": samples})
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child-sync") {
+        return child_sync().await;
+    }
+    let mut sizes = vec![1000usize, 10_000];
+    let mut knobs = Knobs {
+        changing: 0.10,
+        pending: 0.05,
+    };
+    let mut baseline_max = 10_000usize;
+    let mut as_json = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().unwrap_or_else(|| usage());
+        match a.as_str() {
+            "--records" => {
+                sizes = val()
+                    .split(',')
+                    .map(|s| s.parse().unwrap_or_else(|_| usage()))
+                    .collect()
+            }
+            "--changing" => knobs.changing = val().parse().unwrap_or_else(|_| usage()),
+            "--pending" => knobs.pending = val().parse().unwrap_or_else(|_| usage()),
+            "--baseline-max" => baseline_max = val().parse().unwrap_or_else(|_| usage()),
+            "--json" => as_json = true,
+            _ => usage(),
+        }
+    }
+    let uri = fjs_tests::stack::require("MONGODB_URI");
+    let counts = Arc::new(MongoCounts::default());
+    let client = mongo_client(&uri, counts.clone()).await;
+    let mut report = Vec::new();
+    for n in sizes {
+        let flink = Arc::new(FlinkState {
+            jobs: flink_jobs(n, knobs),
+            ..Default::default()
+        });
+        let flink_url = start_flink(flink.clone()).await;
+        let emu = emulator::start(EmulatorConfig {
+            bind: ([127, 0, 0, 1], 0).into(),
+            runner: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        k8s_fleet(&emu, n, knobs).await;
+        let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let kubeconfig = dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, emulator::kubeconfig_yaml(&emu.url(), NS))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bench = Bench {
+            uri: uri.clone(),
+            flink,
+            flink_url: flink_url.clone(),
+            emu,
+            kubeconfig: kubeconfig.clone(),
+            counts: counts.clone(),
+            client: client.clone(),
+        };
+        let db_name = format!("fjs_bench_{n}");
+        let db = client.database(&db_name);
+        eprintln!("bench: {n} records: seeding");
+        seed(&db, n, knobs).await;
+        eprintln!("bench: {n} records: sync");
+        let product = bench.product(&db_name);
+        seed(&db, n, knobs).await;
+        eprintln!("bench: {n} records: floor");
+        let floor = bench.floor(&db_name).await;
+        let baseline = if n <= baseline_max {
+            seed(&db, n, knobs).await;
+            eprintln!("bench: {n} records: per-record baseline");
+            Some(bench.baseline(&db_name).await)
+        } else {
+            None
+        };
+        let _ = db.drop().await;
+        let ratio = |a: f64, b: f64| if b > 0.0 { Some(a / b) } else { None };
+        let runs: Vec<Measure> = [product.clone(), floor.clone()]
+            .into_iter()
+            .chain(baseline.clone())
+            .collect();
+        report.push(json!({
+            "records": n, "changing": knobs.changing, "pending": knobs.pending,
+            "runs": runs,
+            "product_over_floor": ratio(product.wall_ms, floor.wall_ms),
+            "baseline_over_product": baseline.as_ref().and_then(|b| ratio(b.wall_ms, product.wall_ms)),
+        }));
+    }
+    let cold = {
+        let flink_url = start_flink(Arc::new(FlinkState::default())).await;
+        let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
+        cold_start(&uri, &flink_url, &dir.join("kubeconfig")).await
+    };
+    let out = json!({"machine": machine(), "scenarios": report, "cold_start": cold});
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        print_table(&out);
+    }
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_default();
+    format!("{cpus} cores, {model}")
+}
+
+fn total(v: &Value) -> u64 {
+    v.as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+fn print_table(out: &Value) {
+    println!("machine: {}", out["machine"].as_str().unwrap_or_default());
+    println!(
+        "{:>7}  {:<26} {:>10} {:>7} {:>6} {:>7} {:>8} {:>8}",
+        "records", "variant", "wall ms", "flink", "k8s", "mongo", "rss MB", "changed"
+    );
+    for s in out["scenarios"].as_array().into_iter().flatten() {
+        for r in s["runs"].as_array().into_iter().flatten() {
+            println!(
+                "{:>7}  {:<26} {:>10.1} {:>7} {:>6} {:>7} {:>8} {:>8}",
+                s["records"].as_u64().unwrap_or(0),
+                r["variant"].as_str().unwrap_or_default(),
+                r["wall_ms"].as_f64().unwrap_or(0.0),
+                total(&r["flink_requests"]),
+                total(&r["k8s_requests"]),
+                r["mongo_round_trips"].as_u64().unwrap_or(0),
+                r["peak_rss_mb"]
+                    .as_f64()
+                    .map_or("-".to_string(), |m| format!("{m:.1}")),
+                r["records_changed"].as_u64().unwrap_or(0),
+            );
+        }
+        println!(
+            "         sync / floor = {}   per-record / sync = {}",
+            s["product_over_floor"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.2}x")),
+            s["baseline_over_product"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.1}x"))
+        );
+    }
+    let c = &out["cold_start"];
+    println!(
+        "cold start: {} bytes, ready for first event in {} ms (median of 5)",
+        c["binary_bytes"].as_u64().unwrap_or(0),
+        c["ready_ms_median"]
+            .as_f64()
+            .map_or("-".into(), |x| format!("{x:.1}"))
+    );
+}
