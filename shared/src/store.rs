@@ -131,6 +131,33 @@ impl Store {
 
     /// The non-final records (all, or those named), in `_id` order.
     pub async fn non_final(&self, job_ids: Option<&[String]>) -> Result<Vec<Document>, Error> {
+        let mut out = Vec::new();
+        self.each_non_final(job_ids, |d| out.push(d)).await?;
+        Ok(out)
+    }
+
+    /// The non-final records, parsed as they stream in (each document is
+    /// dropped once parsed, so a run never holds two copies of the fleet),
+    /// and the ones that could not be parsed.
+    pub async fn non_final_records(
+        &self,
+        job_ids: Option<&[String]>,
+    ) -> Result<(Vec<Record>, Vec<crate::model::MalformedRecord>), Error> {
+        let mut records = Vec::new();
+        let mut malformed = Vec::new();
+        self.each_non_final(job_ids, |d| match Record::from_document(&d) {
+            Ok(r) => records.push(r),
+            Err(e) => malformed.push(e),
+        })
+        .await?;
+        Ok((records, malformed))
+    }
+
+    async fn each_non_final(
+        &self,
+        job_ids: Option<&[String]>,
+        mut each: impl FnMut(Document),
+    ) -> Result<(), Error> {
         let statuses: Vec<&str> = Status::NON_FINAL.iter().map(|s| s.as_str()).collect();
         let mut filter = doc! {"status": {"$in": statuses}};
         if let Some(ids) = job_ids {
@@ -148,20 +175,19 @@ impl Store {
             .batch_size(1000)
             .await
             .map_err(Error::mongo("reading non-final records"))?;
-        let mut out = Vec::new();
         while cursor
             .advance()
             .await
             .map_err(Error::mongo("reading non-final records"))?
         {
             match cursor.deserialize_current() {
-                Ok(d) => out.push(d),
+                Ok(d) => each(d),
                 Err(e) => {
                     tracing::warn!(error = %e, "a record could not be decoded and is skipped")
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Applies the writes in batches; a write that no longer matches (another

@@ -151,26 +151,19 @@ impl Syncer {
         if !req.dry_run {
             self.store.start_run(&run_id, started, false).await?;
         }
-        let docs = self.store.non_final(req.job_ids.as_deref()).await?;
+        let (mut records, malformed) = self.store.non_final_records(req.job_ids.as_deref()).await?;
         let mut summary = Summary {
             run_id: run_id.clone(),
             dry_run: req.dry_run,
             ..Default::default()
         };
-        let mut records = Vec::with_capacity(docs.len());
-        for d in &docs {
-            match Record::from_document(d) {
-                Ok(r) => records.push(r),
-                Err(e) => {
-                    tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
-                    summary.malformed.push(RecordError {
-                        job_id: e.id,
-                        error: e.problem,
-                    });
-                }
-            }
+        for e in malformed {
+            tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
+            summary.malformed.push(RecordError {
+                job_id: e.id,
+                error: e.problem,
+            });
         }
-        drop(docs);
         if let Some(ids) = &req.job_ids {
             let seen: HashSet<&str> = records.iter().map(|r| r.job_id.as_str()).collect();
             summary.not_found = ids

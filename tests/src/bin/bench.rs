@@ -353,14 +353,7 @@ impl Bench {
         let http = reqwest::Client::new();
         self.reset_counts();
         let start = Instant::now();
-        let mut cursor = coll
-            .find(doc! {"status": {"$in": ["CREATED", "RUNNING", "SUSPENDED"]}})
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut records = Vec::new();
-        while let Some(d) = cursor.next().await {
-            records.push(d.unwrap_or_else(|e| panic!("{e}")));
-        }
+        let records = non_final_docs(&coll, None).await;
         let mut changed = 0;
         for r in records {
             let job_id = r.get_str("job_id").unwrap_or_default().to_string();
@@ -431,15 +424,11 @@ impl Bench {
         let http = reqwest::Client::new();
         self.reset_counts();
         let start = Instant::now();
-        let mut cursor = coll
-            .find(doc! {"status": {"$in": ["CREATED", "RUNNING", "SUSPENDED"]}})
-            .projection(doc! {"job_id": 1, "status": 1, "flink_job_id": 1})
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let mut records = Vec::new();
-        while let Some(d) = cursor.next().await {
-            records.push(d.unwrap_or_else(|e| panic!("{e}")));
-        }
+        let records = non_final_docs(
+            &coll,
+            Some(doc! {"job_id": 1, "status": 1, "flink_job_id": 1}),
+        )
+        .await;
         let overview: Value = http
             .get(format!("{}/jobs/overview", self.flink_url))
             .send()
@@ -511,6 +500,27 @@ impl Bench {
             Some(changed),
         )
     }
+}
+
+/// One find of the non-final records, as both comparison algorithms start.
+async fn non_final_docs(
+    coll: &mongodb::Collection<Document>,
+    projection: Option<Document>,
+) -> Vec<Document> {
+    let mut cursor = coll
+        .find(doc! {"status": {"$in": ["CREATED", "RUNNING", "SUSPENDED"]}})
+        .with_options(
+            mongodb::options::FindOptions::builder()
+                .projection(projection)
+                .build(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut records = Vec::new();
+    while let Some(d) = cursor.next().await {
+        records.push(d.unwrap_or_else(|e| panic!("{e}")));
+    }
+    records
 }
 
 fn peak_rss_mb() -> Option<f64> {
