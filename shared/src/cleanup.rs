@@ -233,39 +233,34 @@ impl Cleaner {
         for chunk in names.chunks(1000) {
             let filter =
                 doc! {"$or": [{"k8s_job_name": {"$in": chunk}}, {"job_id": {"$in": chunk}}]};
-            let mut cursor = self
+            let cursor = self
                 .records
                 .find(filter)
                 .projection(doc! {"job_id": 1, "k8s_job_name": 1, "k8s_namespace": 1, "status": 1, "flink_job_id": 1})
                 .await
                 .map_err(Error::mongo("reading records of finished Jobs"))?;
-            while cursor
-                .advance()
-                .await
-                .map_err(Error::mongo("reading records of finished Jobs"))?
-            {
-                let Ok(d) = cursor.deserialize_current() else {
-                    continue;
-                };
+            crate::store::each_doc(cursor, "reading records of finished Jobs", |d| {
                 let Ok(job_id) = d.get_str("job_id") else {
-                    continue;
+                    return;
                 };
                 let name = d.get_str("k8s_job_name").unwrap_or(job_id);
                 let ns = d.get_str("k8s_namespace").unwrap_or(&self.namespace);
                 if ns != self.namespace || !is_dns_subdomain(name) {
-                    continue;
+                    return;
                 }
                 let has_id =
                     matches!(d.get("flink_job_id"), Some(Bson::String(s)) if !s.is_empty());
+                let status = d.get_str("status").ok().and_then(Status::parse);
                 out.insert(
                     name.to_string(),
                     RecordFacts {
                         job_id: job_id.to_string(),
-                        status: d.get_str("status").ok().and_then(Status::parse),
+                        status,
                         has_flink_job_id: has_id,
                     },
                 );
-            }
+            })
+            .await?;
         }
         Ok(out)
     }

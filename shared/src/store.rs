@@ -129,14 +129,7 @@ impl Store {
             .map(|_| ())
     }
 
-    /// The non-final records (all, or those named), in `_id` order.
-    pub async fn non_final(&self, job_ids: Option<&[String]>) -> Result<Vec<Document>, Error> {
-        let mut out = Vec::new();
-        self.each_non_final(job_ids, |d| out.push(d)).await?;
-        Ok(out)
-    }
-
-    /// The non-final records, parsed as they stream in (each document is
+    /// The non-final records (all, or those named), in `_id` order, parsed as they stream in (each document is
     /// dropped once parsed, so a run never holds two copies of the fleet),
     /// and the ones that could not be parsed.
     pub async fn non_final_records(
@@ -145,19 +138,6 @@ impl Store {
     ) -> Result<(Vec<Record>, Vec<crate::model::MalformedRecord>), Error> {
         let mut records = Vec::new();
         let mut malformed = Vec::new();
-        self.each_non_final(job_ids, |d| match Record::from_document(&d) {
-            Ok(r) => records.push(r),
-            Err(e) => malformed.push(e),
-        })
-        .await?;
-        Ok((records, malformed))
-    }
-
-    async fn each_non_final(
-        &self,
-        job_ids: Option<&[String]>,
-        mut each: impl FnMut(Document),
-    ) -> Result<(), Error> {
         let statuses: Vec<&str> = Status::NON_FINAL.iter().map(|s| s.as_str()).collect();
         let mut filter = doc! {"status": {"$in": statuses}};
         if let Some(ids) = job_ids {
@@ -167,7 +147,7 @@ impl Store {
             .iter()
             .map(|f| (f.to_string(), Bson::Int32(1)))
             .collect();
-        let mut cursor = self
+        let cursor = self
             .records
             .find(filter)
             .projection(projection)
@@ -175,19 +155,16 @@ impl Store {
             .batch_size(1000)
             .await
             .map_err(Error::mongo("reading non-final records"))?;
-        while cursor
-            .advance()
-            .await
-            .map_err(Error::mongo("reading non-final records"))?
-        {
-            match cursor.deserialize_current() {
-                Ok(d) => each(d),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a record could not be decoded and is skipped")
-                }
-            }
-        }
-        Ok(())
+        each_doc(
+            cursor,
+            "reading non-final records",
+            |d| match Record::from_document(&d) {
+                Ok(r) => records.push(r),
+                Err(e) => malformed.push(e),
+            },
+        )
+        .await?;
+        Ok((records, malformed))
     }
 
     /// Applies the writes in batches; a write that no longer matches (another
@@ -234,24 +211,19 @@ impl Store {
                 // Which statements matched is not in the reply: the records
                 // written by this run carry its id.
                 let ids: Vec<Bson> = chunk.iter().map(|w| w.oid.clone()).collect();
-                let mut cursor = self
+                let cursor = self
                     .records
                     .find(doc! {"_id": {"$in": ids}, "last_sync_run": run_id})
                     .projection(doc! {"job_id": 1})
                     .await
                     .map_err(Error::mongo("checking conflicting writes"))?;
                 let mut found = std::collections::HashSet::new();
-                while cursor
-                    .advance()
-                    .await
-                    .map_err(Error::mongo("checking conflicting writes"))?
-                {
-                    if let Ok(d) = cursor.deserialize_current()
-                        && let Ok(j) = d.get_str("job_id")
-                    {
+                each_doc(cursor, "checking conflicting writes", |d| {
+                    if let Ok(j) = d.get_str("job_id") {
                         found.insert(j.to_string());
                     }
-                }
+                })
+                .await?;
                 found
             };
             for w in chunk {
@@ -269,39 +241,33 @@ impl Store {
 
     /// Events left pending in any record (final ones included).
     pub async fn pending_events(&self) -> Result<Vec<crate::events::Pending>, Error> {
-        let mut cursor = self
+        let cursor = self
             .records
             .find(doc! {"pending_events.0": {"$exists": true}})
             .projection(doc! {"pending_events": 1})
             .await
             .map_err(Error::mongo("reading pending events"))?;
         let mut out = Vec::new();
-        while cursor
-            .advance()
-            .await
-            .map_err(Error::mongo("reading pending events"))?
-        {
-            let Ok(d) = cursor.deserialize_current() else {
-                continue;
-            };
+        each_doc(cursor, "reading pending events", |d| {
             let oid = d.get("_id").cloned().unwrap_or(Bson::Null);
-            for e in d
+            let events = d
                 .get_array("pending_events")
                 .into_iter()
                 .flatten()
-                .filter_map(Bson::as_document)
-            {
-                let (Ok(event_id), Ok(detail)) = (e.get_str("event_id"), e.get_document("detail"))
-                else {
-                    continue;
-                };
-                out.push(crate::events::Pending {
-                    oid: oid.clone(),
-                    event_id: event_id.to_string(),
-                    detail: crate::events::detail_json(detail),
-                });
+                .filter_map(Bson::as_document);
+            for e in events {
+                if let (Ok(event_id), Ok(detail)) =
+                    (e.get_str("event_id"), e.get_document("detail"))
+                {
+                    out.push(crate::events::Pending {
+                        oid: oid.clone(),
+                        event_id: event_id.to_string(),
+                        detail: crate::events::detail_json(detail),
+                    });
+                }
             }
-        }
+        })
+        .await?;
         Ok(out)
     }
 
@@ -397,6 +363,24 @@ pub fn add_pending_event(write: &mut Write, event: Document) {
             push.insert("pending_events", event);
         }
     }
+}
+
+/// Feeds every document of `cursor` to `each`; a document that cannot be
+/// decoded is logged and skipped, a lost server is an error named by `context`.
+pub(crate) async fn each_doc(
+    mut cursor: mongodb::Cursor<Document>,
+    context: &str,
+    mut each: impl FnMut(Document),
+) -> Result<(), Error> {
+    while cursor.advance().await.map_err(Error::mongo(context))? {
+        match cursor.deserialize_current() {
+            Ok(d) => each(d),
+            Err(e) => {
+                tracing::warn!(error = %e, context, "a document could not be decoded and is skipped")
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn new_run_id() -> String {

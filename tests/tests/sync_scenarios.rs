@@ -300,8 +300,8 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
     let pod = s.k8s_job("race-1", JobState::Succeeded).await;
     s.set_log(&pod, "no id here\n").await;
     // Observe and decide as a run does, then let the submitting system write.
-    let docs = s.syncer.store.non_final(None).await.expect("read");
-    let record = flink_job_sync::model::Record::from_document(&docs[0]).expect("record");
+    let (records, _) = s.syncer.store.non_final_records(None).await.expect("read");
+    let record = records.into_iter().next().expect("the record");
     let plan = flink_job_sync::plan::decide(
         &record,
         &flink_job_sync::plan::Observed {

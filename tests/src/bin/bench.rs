@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use fjs_tests::emulator::{self, EmulatorConfig, RunningEmulator};
-use fjs_tests::scenario::{JobState, NS};
+use fjs_tests::scenario::NS;
 use flink_job_sync::model::to_bson_date;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -185,8 +185,6 @@ fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, (String, i64, i64)> {
 async fn k8s_fleet(emu: &RunningEmulator, n: usize, k: Knobs) {
     let pending = (n as f64 * k.pending) as usize;
     let client = emu.client().await;
-    let scenario_jobs: Api<Job> = Api::namespaced(client.clone(), NS);
-    let _ = &scenario_jobs;
     let url = emu.url();
     futures::stream::iter((0..pending).map(|i| {
         let client = client.clone();
@@ -219,7 +217,6 @@ async fn create_pending(client: &kube::Client, url: &str, i: usize) {
     pods.create(&Default::default(), &pod)
         .await
         .unwrap_or_else(|e| panic!("create pod: {e}"));
-    let _ = JobState::Running;
     let running = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "flink-client", "image": "flink", "imageID": "",
         "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}});
     pods.patch_status(
@@ -370,11 +367,7 @@ impl Bench {
                     .and_then(|l| l.items.into_iter().next())
                     .and_then(|p| p.metadata.name)
                 {
-                    let lp = LogParams {
-                        tail_lines: Some(500),
-                        limit_bytes: Some(256 * 1024),
-                        ..Default::default()
-                    };
+                    let lp = log_params();
                     let log = pods.logs(&pod, &lp).await.unwrap_or_default();
                     flink_id = flink_job_sync::podlog::submitted_job_ids(log.as_bytes())
                         .first()
@@ -382,14 +375,7 @@ impl Bench {
                 }
             }
             let Some(id) = flink_id else { continue };
-            let body: Value = http
-                .get(format!("{}/jobs/{id}", self.flink_url))
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"))
-                .json()
-                .await
-                .unwrap_or_default();
+            let body = get_json(&http, &format!("{}/jobs/{id}", self.flink_url)).await;
             let state = body["state"].as_str().unwrap_or("RUNNING");
             let status = match state {
                 "FINISHED" => "FINISHED",
@@ -429,14 +415,7 @@ impl Bench {
             Some(doc! {"job_id": 1, "status": 1, "flink_job_id": 1}),
         )
         .await;
-        let overview: Value = http
-            .get(format!("{}/jobs/overview", self.flink_url))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .json()
-            .await
-            .unwrap_or_default();
+        let overview = get_json(&http, &format!("{}/jobs/overview", self.flink_url)).await;
         let states: std::collections::HashMap<String, String> = overview["jobs"]
             .as_array()
             .into_iter()
@@ -456,11 +435,7 @@ impl Bench {
         let logs: Vec<String> = futures::stream::iter(pending.into_iter().map(|p| {
             let pods = pods.clone();
             async move {
-                let lp = LogParams {
-                    tail_lines: Some(500),
-                    limit_bytes: Some(256 * 1024),
-                    ..Default::default()
-                };
+                let lp = log_params();
                 pods.logs(&p, &lp).await.unwrap_or_default()
             }
         }))
@@ -500,6 +475,24 @@ impl Bench {
             Some(changed),
         )
     }
+}
+
+/// The log read both comparison algorithms make, with the product's limits.
+fn log_params() -> LogParams {
+    LogParams {
+        tail_lines: Some(500),
+        limit_bytes: Some(256 * 1024),
+        ..Default::default()
+    }
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    resp.json().await.unwrap_or_default()
 }
 
 /// One find of the non-final records, as both comparison algorithms start.
