@@ -108,7 +108,6 @@ impl Store {
                 self.records
                     .create_indexes([
                         idx(doc! {"status": 1}, false),
-                        idx(doc! {"flink_job_id": 1}, false),
                         idx(doc! {"submitted_at": -1}, false),
                         idx(doc! {"pending_events.event_id": 1}, false),
                     ])
@@ -151,7 +150,6 @@ impl Store {
             .records
             .find(filter)
             .projection(projection)
-            .sort(doc! {"_id": 1})
             .batch_size(1000)
             .await
             .map_err(Error::mongo("reading non-final records"))?;
@@ -164,15 +162,27 @@ impl Store {
             },
         )
         .await?;
+        // Sorted here rather than by the server: the order only has to be
+        // stable for resuming, and a server-side sort costs the store a
+        // blocking sort of the whole result.
+        records.sort_by_cached_key(|r| id_order(&r.oid));
         Ok((records, malformed))
     }
 
     /// Applies the writes in batches; a write that no longer matches (another
     /// writer changed the record) is a conflict, never an overwrite.
-    pub async fn apply(&self, writes: &[Write], run_id: &str) -> Result<Applied, Error> {
+    /// Takes the writes by value: each batch's statements are moved into its
+    /// command, so no second copy of them is ever held.
+    pub async fn apply(&self, writes: Vec<Write>, run_id: &str) -> Result<Applied, Error> {
         let mut applied = Applied::default();
-        for chunk in writes.chunks(BATCH) {
-            let statements: Vec<Document> = chunk.iter().map(|w| w.statement.clone()).collect();
+        let mut rest = writes;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(BATCH));
+            let (chunk, statements): (Vec<(String, Bson)>, Vec<Document>) =
+                std::mem::replace(&mut rest, tail)
+                    .into_iter()
+                    .map(|w| ((w.job_id, w.oid), w.statement))
+                    .unzip();
             let reply = self
                 .db
                 .run_command(
@@ -187,9 +197,9 @@ impl Store {
                         .get_i32("index")
                         .ok()
                         .and_then(|i| usize::try_from(i).ok());
-                    if let Some(w) = index.and_then(|i| chunk.get(i)) {
+                    if let Some((job_id, _)) = index.and_then(|i| chunk.get(i)) {
                         refused.insert(
-                            w.job_id.clone(),
+                            job_id.clone(),
                             e.get_str("errmsg").unwrap_or("write error").to_string(),
                         );
                     }
@@ -204,13 +214,13 @@ impl Store {
             let ours: std::collections::HashSet<String> = if matched >= expected {
                 chunk
                     .iter()
-                    .map(|w| w.job_id.clone())
+                    .map(|(job_id, _)| job_id.clone())
                     .filter(|j| !refused.contains_key(j))
                     .collect()
             } else {
                 // Which statements matched is not in the reply: the records
                 // written by this run carry its id.
-                let ids: Vec<Bson> = chunk.iter().map(|w| w.oid.clone()).collect();
+                let ids: Vec<Bson> = chunk.iter().map(|(_, oid)| oid.clone()).collect();
                 let cursor = self
                     .records
                     .find(doc! {"_id": {"$in": ids}, "last_sync_run": run_id})
@@ -226,13 +236,13 @@ impl Store {
                 .await?;
                 found
             };
-            for w in chunk {
-                if let Some(e) = refused.remove(&w.job_id) {
-                    applied.failed.push((w.job_id.clone(), e));
-                } else if ours.contains(&w.job_id) {
-                    applied.written.push(w.job_id.clone());
+            for (job_id, _) in chunk {
+                if let Some(e) = refused.remove(&job_id) {
+                    applied.failed.push((job_id, e));
+                } else if ours.contains(&job_id) {
+                    applied.written.push(job_id);
                 } else {
-                    applied.conflicts.push(w.job_id.clone());
+                    applied.conflicts.push(job_id);
                 }
             }
         }
@@ -243,7 +253,7 @@ impl Store {
     pub async fn pending_events(&self) -> Result<Vec<crate::events::Pending>, Error> {
         let cursor = self
             .records
-            .find(doc! {"pending_events.0": {"$exists": true}})
+            .find(doc! {"pending_events.event_id": {"$exists": true}})
             .projection(doc! {"pending_events": 1})
             .await
             .map_err(Error::mongo("reading pending events"))?;
@@ -383,6 +393,18 @@ pub(crate) async fn each_doc(
     Ok(())
 }
 
+/// A total order on `_id` values in MongoDB's own order across the types
+/// an `_id` takes here (numbers, then strings, then ObjectIds).
+pub fn id_order(id: &Bson) -> (u8, i64, Vec<u8>) {
+    match id {
+        Bson::Int32(n) => (1, i64::from(*n), Vec::new()),
+        Bson::Int64(n) => (1, *n, Vec::new()),
+        Bson::String(s) => (2, 0, s.as_bytes().to_vec()),
+        Bson::ObjectId(o) => (3, 0, o.bytes().to_vec()),
+        _ => (0, 0, Vec::new()),
+    }
+}
+
 pub fn new_run_id() -> String {
     ObjectId::new().to_hex()
 }
@@ -469,6 +491,8 @@ pub fn write_for(
     Some(Write {
         job_id: record.job_id.clone(),
         oid: record.oid.clone(),
-        statement: doc! {"q": filter, "u": update, "multi": false, "upsert": false},
+        // The filter names `_id`; the hint spares the server weighing other
+        // indexes (status) that match thousands of records.
+        statement: doc! {"q": filter, "u": update, "multi": false, "upsert": false, "hint": {"_id": 1}},
     })
 }

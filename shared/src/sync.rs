@@ -88,6 +88,27 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub event_errors: Vec<String>,
     pub elapsed_ms: u64,
+    /// Where the run's time went, so a slow run says which side was slow.
+    pub phases_ms: Phases,
+}
+
+/// Milliseconds spent in each phase of a run (summed over its chunks).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Phases {
+    /// Reading the non-final records.
+    pub read: u64,
+    /// Job and pod lists and log reads.
+    pub kubernetes: u64,
+    /// Overview, lookups of absent JobIDs, root causes.
+    pub flink: u64,
+    /// Deciding and the conditional writes.
+    pub write: u64,
+    /// Publishing events and recording the run.
+    pub finish: u64,
+}
+
+fn ms_since(t: std::time::Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 pub struct Syncer {
@@ -151,12 +172,14 @@ impl Syncer {
         if !req.dry_run {
             self.store.start_run(&run_id, started, false).await?;
         }
+        let read_started = std::time::Instant::now();
         let (mut records, malformed) = self.store.non_final_records(req.job_ids.as_deref()).await?;
         let mut summary = Summary {
             run_id: run_id.clone(),
             dry_run: req.dry_run,
             ..Default::default()
         };
+        summary.phases_ms.read = ms_since(read_started);
         for e in malformed {
             tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
             summary.malformed.push(RecordError {
@@ -207,9 +230,11 @@ impl Syncer {
         cache: &mut ObserveCache,
         summary: &mut Summary,
     ) -> Result<(), Error> {
-        let observed = self.observe(records, cache).await;
+        let observed = self.observe(records, cache, &mut summary.phases_ms).await;
+        let write_started = std::time::Instant::now();
         let now = Utc::now();
-        let mut writes: Vec<(Write, Plan)> = Vec::new();
+        let mut writes: Vec<Write> = Vec::new();
+        let mut plans: HashMap<String, Plan> = HashMap::new();
         for (record, obs) in records.iter().zip(&observed) {
             let plan = plan::decide(record, obs, now, &self.cfg.rules);
             if let Some(state) = &plan.unknown_flink_state {
@@ -231,20 +256,18 @@ impl Syncer {
                 {
                     store::add_pending_event(&mut w, event);
                 }
-                writes.push((w, plan));
+                plans.insert(w.job_id.clone(), plan);
+                writes.push(w);
             }
         }
-        let by_job: HashMap<&str, &Plan> =
-            writes.iter().map(|(w, p)| (w.job_id.as_str(), p)).collect();
         let written: Vec<String> = if req.dry_run {
-            writes.iter().map(|(w, _)| w.job_id.clone()).collect()
+            writes.into_iter().map(|w| w.job_id).collect()
         } else {
-            let batch: Vec<Write> = writes.iter().map(|(w, _)| w.clone()).collect();
-            let applied = self.store.apply(&batch, run_id).await?;
+            let applied = self.store.apply(writes, run_id).await?;
             for job_id in &applied.conflicts {
                 tracing::info!(job_id = %job_id, "record changed meanwhile: left alone");
             }
-            summary.conflicts = applied.conflicts.len();
+            summary.conflicts += applied.conflicts.len();
             for (job_id, e) in applied.failed {
                 summary.errors.push(RecordError {
                     job_id,
@@ -255,7 +278,7 @@ impl Syncer {
         };
         for job_id in &written {
             if let Some((from, to, source)) =
-                by_job.get(job_id.as_str()).and_then(|p| p.transition())
+                plans.get(job_id.as_str()).and_then(|p| p.transition())
             {
                 tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status changed");
                 *summary
@@ -265,6 +288,7 @@ impl Syncer {
             }
         }
         summary.records_changed += written.len();
+        summary.phases_ms.write += ms_since(write_started);
         Ok(())
     }
 
@@ -276,12 +300,14 @@ impl Syncer {
         resume_after: Option<mongodb::bson::Bson>,
         mut summary: Summary,
     ) -> Result<Summary, Error> {
+        let finish_started = std::time::Instant::now();
         if !req.dry_run
             && let Some(publisher) = &self.events
         {
             self.publish_pending(publisher, &mut summary).await;
         }
         summary.complete = resume_after.is_none();
+        summary.phases_ms.finish = ms_since(finish_started);
         summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         if !req.dry_run {
             let transitions: Document = summary
@@ -350,7 +376,13 @@ impl Syncer {
 
     /// Observes Kubernetes for the records still waiting for a JobID, then
     /// Flink for every JobID known or just found. Returns one entry per record.
-    async fn observe(&self, records: &[Record], cache: &mut ObserveCache) -> Vec<Observed> {
+    async fn observe(
+        &self,
+        records: &[Record],
+        cache: &mut ObserveCache,
+        phases: &mut Phases,
+    ) -> Vec<Observed> {
+        let k8s_started = std::time::Instant::now();
         let mut observed = vec![Observed::default(); records.len()];
         let default_ns = self.cfg.k8s_namespace.as_str();
         let waiting: Vec<usize> = (0..records.len())
@@ -390,6 +422,8 @@ impl Syncer {
         for (i, f) in facts {
             observed[i].k8s = Some(f);
         }
+        phases.kubernetes += ms_since(k8s_started);
+        let flink_started = std::time::Instant::now();
 
         let follow: Vec<(usize, FlinkJobId)> = records
             .iter()
@@ -399,6 +433,7 @@ impl Syncer {
             })
             .collect();
         if follow.is_empty() {
+            phases.flink += ms_since(flink_started);
             return observed;
         }
         if cache.overview.is_none() {
@@ -464,6 +499,7 @@ impl Syncer {
                 };
             }
         }
+        phases.flink += ms_since(flink_started);
         observed
     }
 }
@@ -484,6 +520,7 @@ pub async fn handle(
         errors = summary.errors.len(),
         malformed = summary.malformed.len(),
         elapsed_ms = summary.elapsed_ms,
+        phases_ms = ?summary.phases_ms,
         transitions = ?summary.transitions,
         "sync run done"
     );
@@ -501,15 +538,8 @@ struct ObserveCache {
 /// Puts the records after `after` (in `_id` order) first, so a run resumes
 /// where the previous one stopped and then wraps around.
 fn rotate_after(records: &mut [Record], after: &mongodb::bson::Bson) {
-    use mongodb::bson::Bson;
-    let greater = |id: &Bson| match (id, after) {
-        (Bson::ObjectId(a), Bson::ObjectId(b)) => a.bytes() > b.bytes(),
-        (Bson::String(a), Bson::String(b)) => a > b,
-        (Bson::Int32(a), Bson::Int32(b)) => a > b,
-        (Bson::Int64(a), Bson::Int64(b)) => a > b,
-        _ => false,
-    };
-    if let Some(pos) = records.iter().position(|r| greater(&r.oid)) {
+    let after = store::id_order(after);
+    if let Some(pos) = records.iter().position(|r| store::id_order(&r.oid) > after) {
         records.rotate_left(pos);
     }
 }

@@ -2,7 +2,10 @@
 //! stack, and the helpers the integration suites share to reach that stack.
 
 pub mod emulator;
+pub mod faultproxy;
+pub mod faultrig;
 pub mod fleet;
+pub mod flinkfake;
 pub mod lambda;
 pub mod scenario;
 pub mod schedule;

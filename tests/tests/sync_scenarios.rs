@@ -327,7 +327,7 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
     let applied = s
         .syncer
         .store
-        .apply(&[write], "run-x")
+        .apply(vec![write], "run-x")
         .await
         .expect("apply");
     assert_eq!(applied.conflicts, vec!["race-1".to_string()]);

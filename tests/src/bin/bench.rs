@@ -7,12 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path, State};
-use axum::routing::get;
 use fjs_tests::emulator::{self, EmulatorConfig, RunningEmulator};
+use fjs_tests::flinkfake::{FakeJob, FlinkFake};
 use fjs_tests::scenario::NS;
 use flink_job_sync::model::to_bson_date;
 use futures::StreamExt;
@@ -47,68 +45,20 @@ fn job_name(i: usize) -> String {
     format!("bench-{i:06}")
 }
 
-/// The fast Flink stand-in: job states by JobID, request counts by endpoint.
+/// Counts MongoDB commands by name, the time the driver waited for each
+/// kind, and the bytes of the replies.
 #[derive(Default)]
-struct FlinkState {
-    jobs: BTreeMap<String, (String, i64, i64)>,
-    overview: AtomicU64,
-    job: AtomicU64,
-    exceptions: AtomicU64,
-}
+struct MongoCounts(std::sync::Mutex<MongoTally>);
 
-async fn start_flink(state: Arc<FlinkState>) -> String {
-    async fn overview(State(s): State<Arc<FlinkState>>) -> axum::Json<Value> {
-        s.overview.fetch_add(1, Ordering::Relaxed);
-        let jobs: Vec<Value> = s
-            .jobs
-            .iter()
-            .map(|(id, (st, a, b))| json!({"jid": id, "name": "bench", "state": st, "start-time": a, "end-time": b, "duration": 1}))
-            .collect();
-        axum::Json(json!({ "jobs": jobs }))
-    }
-    async fn job(
-        State(s): State<Arc<FlinkState>>,
-        Path(id): Path<String>,
-    ) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        s.job.fetch_add(1, Ordering::Relaxed);
-        match s.jobs.get(&id) {
-            Some((st, a, b)) => {
-                axum::Json(json!({"jid": id, "state": st, "start-time": a, "end-time": b}))
-                    .into_response()
-            }
-            None => (
-                axum::http::StatusCode::NOT_FOUND,
-                axum::Json(json!({"errors": ["not found"]})),
-            )
-                .into_response(),
-        }
-    }
-    async fn exceptions(State(s): State<Arc<FlinkState>>) -> axum::Json<Value> {
-        s.exceptions.fetch_add(1, Ordering::Relaxed);
-        axum::Json(json!({"exceptionHistory": {"entries": []}}))
-    }
-    let app = axum::Router::new()
-        .route("/jobs/overview", get(overview))
-        .route("/jobs/{id}", get(job))
-        .route("/jobs/{id}/exceptions", get(exceptions))
-        .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct MongoTally {
+    commands: BTreeMap<String, u64>,
+    wait_ms: BTreeMap<String, f64>,
+    reply_bytes: u64,
 }
-
-/// Counts MongoDB commands by name.
-#[derive(Default)]
-struct MongoCounts(std::sync::Mutex<BTreeMap<String, u64>>);
 
 impl MongoCounts {
-    fn take(&self) -> BTreeMap<String, u64> {
+    fn take_all(&self) -> MongoTally {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -118,13 +68,15 @@ async fn mongo_client(uri: &str, counts: Arc<MongoCounts>) -> mongodb::Client {
         .await
         .unwrap_or_else(|e| panic!("MONGODB_URI: {e}"));
     options.command_event_handler = Some(EventHandler::callback(move |ev: CommandEvent| {
-        if let CommandEvent::Started(s) = ev {
-            *counts
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(s.command_name)
-                .or_default() += 1;
+        let mut tally = counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        match ev {
+            CommandEvent::Started(s) => *tally.commands.entry(s.command_name).or_default() += 1,
+            CommandEvent::Succeeded(s) => {
+                *tally.wait_ms.entry(s.command_name).or_default() +=
+                    s.duration.as_secs_f64() * 1000.0;
+                tally.reply_bytes += mongodb::bson::to_vec(&s.reply).map_or(0, |b| b.len() as u64);
+            }
+            _ => {}
         }
     }));
     mongodb::Client::with_options(options).unwrap_or_else(|e| panic!("mongo client: {e}"))
@@ -155,29 +107,34 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
             .await
             .unwrap_or_else(|e| panic!("seed: {e}"));
     }
-    coll.create_index(
-        mongodb::IndexModel::builder()
-            .keys(doc! {"status": 1})
-            .build(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("index: {e}"));
+    // Every variant pays for the same indexes: the product's.
+    let name = db.name().to_string();
+    let cfg = flink_job_sync::Config::from_lookup(|k| match k {
+        "MONGODB_URI" => Some("mongodb://unused".to_string()),
+        "MONGODB_DATABASE" => Some(name.clone()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    flink_job_sync::store::Store::from_client(db.client(), &cfg)
+        .ensure_indexes()
+        .await
+        .unwrap_or_else(|e| panic!("indexes: {e}"));
 }
 
 /// Flink states: pending records' jobs RUNNING (a change once found), the
 /// changing share FINISHED, the rest RUNNING as recorded.
-fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, (String, i64, i64)> {
+fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, FakeJob> {
     let pending = (n as f64 * k.pending) as usize;
     let changing = (n as f64 * k.changing) as usize;
     (0..n)
         .map(|i| {
             let finished = i >= pending && i < pending + changing;
-            let st = if finished {
-                ("FINISHED".to_string(), T0, T0 + 60_000)
+            let job = if finished {
+                FakeJob::new("FINISHED", T0, T0 + 60_000)
             } else {
-                ("RUNNING".to_string(), T0, -1)
+                FakeJob::new("RUNNING", T0, -1)
             };
-            (jid(i), st)
+            (jid(i), job)
         })
         .collect()
 }
@@ -245,13 +202,19 @@ struct Measure {
     k8s_requests: BTreeMap<String, u64>,
     mongo_commands: BTreeMap<String, u64>,
     mongo_round_trips: u64,
+    /// Time the driver waited for each kind of command.
+    mongo_wait_ms: BTreeMap<String, u64>,
+    mongo_reply_bytes: u64,
     peak_rss_mb: Option<f64>,
     records_changed: Option<u64>,
+    /// The product's own account of where its time went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases_ms: Option<Value>,
 }
 
 struct Bench {
     uri: String,
-    flink: Arc<FlinkState>,
+    flink: Arc<FlinkFake>,
     flink_url: String,
     emu: RunningEmulator,
     kubeconfig: std::path::PathBuf,
@@ -260,43 +223,37 @@ struct Bench {
 }
 
 impl Bench {
-    fn flink_counts(&self) -> BTreeMap<String, u64> {
-        let take = |a: &AtomicU64| a.swap(0, Ordering::Relaxed);
-        [
-            ("GET /jobs/overview", take(&self.flink.overview)),
-            ("GET /jobs/{id}", take(&self.flink.job)),
-            ("GET /jobs/{id}/exceptions", take(&self.flink.exceptions)),
-        ]
-        .into_iter()
-        .filter(|(_, v)| *v > 0)
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
-    }
-
     fn reset_counts(&self) {
-        self.flink_counts();
+        self.flink.take_counts();
         self.emu.take_request_counts();
-        self.counts.take();
+        self.counts.take_all();
     }
 
     fn measure(
         &self,
         variant: &'static str,
         wall: Duration,
-        mongo: BTreeMap<String, u64>,
+        mongo: MongoTally,
         rss: Option<f64>,
         changed: Option<u64>,
     ) -> Measure {
-        let round_trips = mongo.values().sum();
+        let round_trips = mongo.commands.values().sum();
         Measure {
             variant,
             wall_ms: wall.as_secs_f64() * 1000.0,
-            flink_requests: self.flink_counts(),
+            flink_requests: self.flink.take_counts(),
             k8s_requests: self.emu.take_request_counts(),
-            mongo_commands: mongo,
+            mongo_commands: mongo.commands,
             mongo_round_trips: round_trips,
+            mongo_wait_ms: mongo
+                .wait_ms
+                .into_iter()
+                .map(|(k, v)| (k, v.round() as u64))
+                .collect(),
+            mongo_reply_bytes: mongo.reply_bytes,
             peak_rss_mb: rss,
             records_changed: changed,
+            phases_ms: None,
         }
     }
 
@@ -305,7 +262,19 @@ impl Bench {
     fn product(&self, db: &str) -> Measure {
         self.reset_counts();
         let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
-        let out = std::process::Command::new(exe)
+        // BENCH_CHILD_WRAP runs the child under a profiler, e.g. "heaptrack -o /tmp/ht".
+        let wrap: Vec<String> = std::env::var("BENCH_CHILD_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut cmd = match wrap.split_first() {
+            Some((tool, args)) => {
+                let mut c = std::process::Command::new(tool);
+                c.args(args).arg(&exe);
+                c
+            }
+            None => std::process::Command::new(&exe),
+        };
+        let out = cmd
             .arg("--child-sync")
             .env("MONGODB_URI", &self.uri)
             .env("MONGODB_DATABASE", db)
@@ -327,15 +296,17 @@ impl Bench {
                 )
             });
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
-        let mongo: BTreeMap<String, u64> =
+        let mongo: MongoTally =
             serde_json::from_value(v["bench"]["mongo"].clone()).unwrap_or_default();
-        self.measure(
+        let mut m = self.measure(
             "sync (product)",
             Duration::from_secs_f64(v["bench"]["wall_ms"].as_f64().unwrap_or(0.0) / 1000.0),
             mongo,
             v["bench"]["peak_rss_mb"].as_f64(),
             v["bench"]["records_changed"].as_u64(),
-        )
+        );
+        m.phases_ms = Some(v["bench"]["phases_ms"].clone());
+        m
     }
 
     /// The note's algorithm: per record, sequentially, one Flink GET and one
@@ -395,7 +366,7 @@ impl Bench {
         self.measure(
             "per-record (user's note)",
             wall,
-            self.counts.take(),
+            self.counts.take_all(),
             None,
             Some(changed),
         )
@@ -470,7 +441,7 @@ impl Bench {
         self.measure(
             "floor (minimal calls)",
             wall,
-            self.counts.take(),
+            self.counts.take_all(),
             None,
             Some(changed),
         )
@@ -557,17 +528,18 @@ async fn child_sync() {
         .ensure_indexes()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    counts.take();
+    counts.take_all();
     let start = Instant::now();
     let summary = syncer
         .run(&Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let wall = start.elapsed();
+    let mongo = counts.take_all();
     println!(
         "{}",
-        json!({"bench": {"wall_ms": wall.as_secs_f64() * 1000.0, "mongo": counts.take(), "peak_rss_mb": peak_rss_mb(),
-            "records_changed": summary.records_changed}})
+        json!({"bench": {"wall_ms": wall.as_secs_f64() * 1000.0, "mongo": mongo, "peak_rss_mb": peak_rss_mb(),
+            "records_changed": summary.records_changed, "phases_ms": summary.phases_ms}})
     );
 }
 
@@ -646,11 +618,8 @@ async fn main() {
     let client = mongo_client(&uri, counts.clone()).await;
     let mut report = Vec::new();
     for n in sizes {
-        let flink = Arc::new(FlinkState {
-            jobs: flink_jobs(n, knobs),
-            ..Default::default()
-        });
-        let flink_url = start_flink(flink.clone()).await;
+        let flink = FlinkFake::with_jobs(flink_jobs(n, knobs));
+        let flink_url = flink.serve().await;
         let emu = emulator::start(EmulatorConfig {
             bind: ([127, 0, 0, 1], 0).into(),
             runner: None,
@@ -702,7 +671,7 @@ async fn main() {
         }));
     }
     let cold = {
-        let flink_url = start_flink(Arc::new(FlinkState::default())).await;
+        let flink_url = FlinkFake::with_jobs(BTreeMap::new()).serve().await;
         let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
         cold_start(&uri, &flink_url, &dir.join("kubeconfig")).await
     };
@@ -757,6 +726,10 @@ fn print_table(out: &Value) {
                     .map_or("-".to_string(), |m| format!("{m:.1}")),
                 r["records_changed"].as_u64().unwrap_or(0),
             );
+            if let Some(p) = r["phases_ms"].as_object() {
+                let parts: Vec<String> = p.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                println!("{:>9}{:<26} ms: {}", "", "  phases", parts.join(", "));
+            }
         }
         println!(
             "         sync / floor = {}   per-record / sync = {}",

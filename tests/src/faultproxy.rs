@@ -1,0 +1,357 @@
+//! A fault-injecting TCP proxy for the fault suite and the benchmark. It stands
+//! between a client and a real server (Flink, the Kubernetes API emulator,
+//! MongoDB, moto) and, on command or on a per-connection schedule, refuses
+//! connections, resets them, delays or truncates what the server sends, cuts
+//! MongoDB off after a number of messages, or answers HTTP requests itself
+//! with a chosen status. It counts the bytes the server sent to clients, which
+//! the benchmark reports as bytes read.
+//!
+//! It works on bytes, not on a protocol model: the client's own parser sees
+//! exactly what a misbehaving server or network would give it.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// Forward everything.
+    Pass,
+    /// Nothing listens: connections are refused.
+    Down,
+    /// Accept, then reset the connection at once.
+    Reset,
+    /// Forward, holding back each piece the server sends by this long.
+    Delay(Duration),
+    /// Forward the first this-many bytes of the server's answer, then reset.
+    Truncate(usize),
+    /// Answer every HTTP request with this status and JSON body, forwarding
+    /// nothing, and close (so the client's next request opens a connection
+    /// of its own and meets the next scheduled fault).
+    Http(u16, String),
+    /// Forward this many MongoDB wire messages from clients (over all
+    /// connections), then reset every connection and go [`Fault::Down`].
+    CutAfterMongoMessages(u64),
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    /// The fault for connections beyond the schedule.
+    fault: Mutex<Fault>,
+    /// One fault per new connection, consumed in order.
+    schedule: Mutex<VecDeque<Fault>>,
+    bytes_to_client: AtomicU64,
+    connections: AtomicU64,
+    mongo_messages: AtomicU64,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    acceptor: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// A running proxy; dropping it stops it.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    /// A proxy on a free 127.0.0.1 port in front of `upstream`, passing.
+    pub async fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("fault proxy: bind: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("fault proxy: {e}"));
+        let shared = Arc::new(Shared {
+            upstream,
+            fault: Mutex::new(Fault::Pass),
+            schedule: Mutex::new(VecDeque::new()),
+            bytes_to_client: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            mongo_messages: AtomicU64::new(0),
+            tasks: Mutex::new(Vec::new()),
+            acceptor: Mutex::new(None),
+        });
+        *lock(&shared.acceptor) = Some(tokio::spawn(accept_loop(listener, shared.clone())));
+        FaultProxy { addr, shared }
+    }
+
+    /// A proxy in front of the server a URL (`http://host:port/...` or
+    /// `mongodb://host:port/...`) names.
+    pub async fn in_front_of(url: &str) -> FaultProxy {
+        let (host, port) = host_port(url);
+        let upstream = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .unwrap_or_else(|| panic!("fault proxy: cannot resolve {host}:{port}"));
+        FaultProxy::start(upstream).await
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `url` with its host and port replaced by the proxy's.
+    pub fn url_for(&self, url: &str) -> String {
+        let (host, port) = host_port(url);
+        url.replacen(&format!("{host}:{port}"), &self.addr.to_string(), 1)
+    }
+
+    /// Sets the fault for every new connection (after any schedule). Going
+    /// [`Fault::Down`] also resets the connections that are open, as a server
+    /// that stops does.
+    pub async fn set(&self, fault: Fault) {
+        let was_down = *lock(&self.shared.fault) == Fault::Down;
+        *lock(&self.shared.fault) = fault.clone();
+        if fault == Fault::Down {
+            go_down(&self.shared);
+        } else if was_down {
+            self.listen_again().await;
+        }
+    }
+
+    /// Faults for the next connections, one each, before the set fault applies.
+    pub fn schedule(&self, faults: impl IntoIterator<Item = Fault>) {
+        lock(&self.shared.schedule).extend(faults);
+    }
+
+    /// Bytes the server sent through to clients so far, and resets the count.
+    pub fn take_bytes_to_client(&self) -> u64 {
+        self.shared.bytes_to_client.swap(0, Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    async fn listen_again(&self) {
+        // The port was ours a moment ago; only a brief race with another
+        // binder could take it, and then the test cannot go on anyway.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("fault proxy: listening again on {}: {e}", self.addr),
+            }
+        };
+        *lock(&self.shared.acceptor) =
+            Some(tokio::spawn(accept_loop(listener, self.shared.clone())));
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        go_down(&self.shared);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn host_port(url: &str) -> (String, u16) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let authority = authority.split(',').next().unwrap_or(authority);
+    match authority.rsplit_once(':') {
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse()
+                .unwrap_or_else(|_| panic!("fault proxy: no port in {url:?}")),
+        ),
+        None => panic!("fault proxy: no port in {url:?}"),
+    }
+}
+
+/// Stops listening and resets every open connection.
+fn go_down(shared: &Shared) {
+    if let Some(a) = lock(&shared.acceptor).take() {
+        a.abort();
+    }
+    for t in lock(&shared.tasks).drain(..) {
+        t.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        let fault = lock(&shared.schedule)
+            .pop_front()
+            .unwrap_or_else(|| lock(&shared.fault).clone());
+        let task = tokio::spawn(serve(client, fault, shared.clone()));
+        let mut tasks = lock(&shared.tasks);
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+    }
+}
+
+fn reset(stream: TcpStream) {
+    // Linger 0 makes the close a RST, as a crashed peer's would be.
+    let _ = stream.set_zero_linger();
+    drop(stream);
+}
+
+async fn serve(client: TcpStream, fault: Fault, shared: Arc<Shared>) {
+    let _ = client.set_nodelay(true);
+    match fault {
+        Fault::Down | Fault::Reset => reset(client),
+        Fault::Http(status, body) => answer_http(client, status, &body).await,
+        fault => {
+            let Ok(server) = TcpStream::connect(shared.upstream).await else {
+                return reset(client);
+            };
+            let _ = server.set_nodelay(true);
+            forward(client, server, fault, shared).await;
+        }
+    }
+}
+
+async fn answer_http(mut client: TcpStream, status: u16, body: &str) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read the request head and any body it announces, so the client sees
+    // its request taken before the answer.
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+        if head.len() > 1 << 20 {
+            return reset(client);
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let end = text.find("\r\n\r\n").map_or(0, |i| i + 4);
+    let announced: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut have = head.len() - end;
+    while have < announced {
+        match client.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => have += n,
+        }
+    }
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Injected",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = client.write_all(response.as_bytes()).await;
+    let _ = client.shutdown().await;
+}
+
+async fn forward(client: TcpStream, server: TcpStream, fault: Fault, shared: Arc<Shared>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let up_shared = shared.clone();
+    let up_fault = fault.clone();
+    let upstream = async move {
+        match up_fault {
+            Fault::CutAfterMongoMessages(limit) => {
+                // MongoDB messages start with their length (little endian i32).
+                loop {
+                    let mut len = [0u8; 4];
+                    if cr.read_exact(&mut len).await.is_err() {
+                        break;
+                    }
+                    let n = i32::from_le_bytes(len).max(4) as usize;
+                    let mut msg = vec![0u8; n - 4];
+                    if cr.read_exact(&mut msg).await.is_err() {
+                        break;
+                    }
+                    // Once the fault is lifted, connections opened under it
+                    // pass like any other.
+                    let active = *lock(&up_shared.fault) == Fault::CutAfterMongoMessages(limit);
+                    if active && up_shared.mongo_messages.fetch_add(1, Ordering::SeqCst) >= limit {
+                        *lock(&up_shared.fault) = Fault::Down;
+                        go_down(&up_shared);
+                        break;
+                    }
+                    if sw.write_all(&len).await.is_err() || sw.write_all(&msg).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let _ = tokio::io::copy(&mut cr, &mut sw).await;
+            }
+        }
+        let _ = sw.shutdown().await;
+    };
+    let downstream = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut sent = 0usize;
+        loop {
+            let n = match sr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut piece = &buf[..n];
+            match &fault {
+                Fault::Delay(d) if *lock(&shared.fault) == fault => tokio::time::sleep(*d).await,
+                Fault::Truncate(limit) => {
+                    let room = limit.saturating_sub(sent);
+                    if room < piece.len() {
+                        piece = &piece[..room];
+                        let _ = cw.write_all(piece).await;
+                        shared
+                            .bytes_to_client
+                            .fetch_add(piece.len() as u64, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            if cw.write_all(piece).await.is_err() {
+                break;
+            }
+            sent += piece.len();
+            shared
+                .bytes_to_client
+                .fetch_add(piece.len() as u64, Ordering::Relaxed);
+        }
+        let _ = cw.shutdown().await;
+    };
+    tokio::pin!(upstream);
+    tokio::pin!(downstream);
+    // Either side ending ends the pair. A truncated answer ends with the
+    // connection closed mid-message, which is what the client must detect.
+    tokio::select! {
+        _ = &mut upstream => {
+            let _ = downstream.await;
+        }
+        _ = &mut downstream => {}
+    }
+}
