@@ -44,6 +44,9 @@ pub struct Config {
     pub flink_rest_url: Option<String>,
     pub flink_history_url: Option<String>,
     pub flink_timeout: Duration,
+    /// `FLINK_TLS_INSECURE=true` turns certificate checks off for Flink's
+    /// https URLs (a self-signed JobManager); off unless asked, and warned of.
+    pub flink_tls_insecure: bool,
     pub k8s_namespace: String,
     pub k8s_job_selector: String,
     pub k8s_timeout: Duration,
@@ -79,6 +82,16 @@ impl Config {
                 Some(v) => v
                     .parse()
                     .map_err(|_| Error::config(k, format!("must be a whole number, got {v:?}"))),
+            }
+        };
+        let flag = |k: &str| -> Result<bool, Error> {
+            match var(k).as_deref() {
+                None | Some("false") => Ok(false),
+                Some("true") => Ok(true),
+                Some(v) => Err(Error::config(
+                    k,
+                    format!("must be true or false, got {v:?}"),
+                )),
             }
         };
         let url = |k: &str, v: String| -> Result<String, Error> {
@@ -141,6 +154,7 @@ impl Config {
             flink_rest_url,
             flink_history_url,
             flink_timeout: Duration::from_millis(number("FLINK_TIMEOUT_MS", 5000)?),
+            flink_tls_insecure: flag("FLINK_TLS_INSECURE")?,
             k8s_namespace,
             k8s_job_selector: or("K8S_JOB_SELECTOR", "app=flink-python-job"),
             k8s_timeout: Duration::from_millis(number("K8S_TIMEOUT_MS", 10000)?),
@@ -220,6 +234,23 @@ mod tests {
         assert!(e.to_string().contains("FLINK_TIMEOUT_MS"), "{e}");
         let c = Config::from_lookup(lookup(&BASE)).expect("valid");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_is_verified_unless_insecure_is_asked_for_by_name() {
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert!(!c.flink_tls_insecure, "verified by default");
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TLS_INSECURE", "true"));
+        assert!(
+            Config::from_lookup(lookup(&pairs))
+                .expect("valid")
+                .flink_tls_insecure
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TLS_INSECURE", "yes please"));
+        let e = Config::from_lookup(lookup(&pairs)).expect_err("not a flag");
+        assert!(e.to_string().contains("FLINK_TLS_INSECURE"), "{e}");
     }
 
     #[test]

@@ -56,8 +56,25 @@ enum Lookup {
 }
 
 impl FlinkClient {
+    /// A client that verifies TLS certificates (the only kind tests and
+    /// tools build).
     pub fn new(base: &str, history: Option<&str>, timeout: Duration) -> Result<Self, Error> {
+        FlinkClient::with_tls(base, history, timeout, true)
+    }
+
+    /// `verify_tls: false` accepts any certificate; it is only reached by
+    /// explicit configuration (`FLINK_TLS_INSECURE=true`) and says so.
+    pub fn with_tls(
+        base: &str,
+        history: Option<&str>,
+        timeout: Duration,
+        verify_tls: bool,
+    ) -> Result<Self, Error> {
+        if !verify_tls {
+            tracing::warn!("FLINK_TLS_INSECURE=true: Flink's TLS certificates are not verified");
+        }
         let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(!verify_tls)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(3)))
             .user_agent(concat!("flink-job-sync/", env!("CARGO_PKG_VERSION")))

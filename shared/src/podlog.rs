@@ -137,4 +137,88 @@ mod tests {
         assert!(t.ends_with("\nEND") && t.starts_with('…'), "{t}");
         assert!(t.len() <= 10 + '…'.len_utf8());
     }
+
+    mod hostile {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn hex32() -> impl Strategy<Value = String> {
+            "[0-9a-f]{32}"
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever the bytes, only 32 lowercase hex digits come out.
+            #[test]
+            fn nothing_but_32_lowercase_hex_ever_becomes_a_job_id(log in proptest::collection::vec(any::<u8>(), 0..4096)) {
+                for id in submitted_job_ids(&log) {
+                    prop_assert!(id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                }
+                let _ = tail_text(&log, 20, 512);
+            }
+
+            /// The real line survives CRLF endings, colour codes, invalid UTF-8
+            /// and noise around it.
+            #[test]
+            fn the_jobid_line_is_found_through_crlf_colours_and_garbage(
+                id in hex32(),
+                before in proptest::collection::vec(any::<u8>(), 0..512),
+                crlf in any::<bool>(),
+                colour in any::<bool>(),
+            ) {
+                let mut log = before.clone();
+                log.extend_from_slice(b"\n");
+                if colour { log.extend_from_slice(b"\x1b[32m"); }
+                log.extend_from_slice(format!("Job has been submitted with JobID {id}").as_bytes());
+                if colour { log.extend_from_slice(b"\x1b[0m"); }
+                log.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+                log.extend_from_slice(&[0xff, 0xfe, b'x', b'\n']);
+                let ids: Vec<String> = submitted_job_ids(&log).iter().map(|i| i.to_string()).collect();
+                prop_assert!(ids.contains(&id), "{ids:?}");
+            }
+
+            /// A JobID cut by the byte limit is not completed from thin air: a
+            /// prefix of it is never taken for a JobID.
+            #[test]
+            fn a_jobid_split_by_the_byte_limit_is_not_taken(id in hex32(), keep in 0usize..32) {
+                let line = format!("Job has been submitted with JobID {}", &id[..keep]);
+                prop_assert!(submitted_job_ids(line.as_bytes()).is_empty());
+            }
+
+            /// Decoys around a real line: path tricks, upper case, 33 digits.
+            #[test]
+            fn decoys_beside_a_real_line_never_add_ids(id in hex32(), decoy in hex32()) {
+                let log = format!(
+                    "Job has been submitted with JobID ../../jobs/{decoy}/cancel\nJob has been submitted with JobID {}\nJob has been submitted with JobID {decoy}0\nJob has been submitted with JobID {id}\n",
+                    decoy.to_uppercase()
+                );
+                let ids: Vec<String> = submitted_job_ids(log.as_bytes()).iter().map(|i| i.to_string()).collect();
+                prop_assert_eq!(ids, vec![id]);
+            }
+        }
+
+        #[test]
+        fn a_huge_log_with_many_ids_keeps_each_once_in_order() {
+            let mut log = Vec::new();
+            let ids: Vec<String> = (0..2000).map(|i| format!("{:032x}", i * 7 + 1)).collect();
+            for (n, id) in ids.iter().enumerate() {
+                log.extend_from_slice(
+                    format!(
+                        "{}\nJob has been submitted with JobID {id}\r\n",
+                        "y".repeat(n % 300)
+                    )
+                    .as_bytes(),
+                );
+                log.extend_from_slice(
+                    format!("Job has been submitted with JobID {}\n", ids[0]).as_bytes(),
+                );
+            }
+            let found: Vec<String> = submitted_job_ids(&log)
+                .iter()
+                .map(|i| i.to_string())
+                .collect();
+            assert_eq!(found, ids);
+        }
+    }
 }

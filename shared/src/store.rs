@@ -68,6 +68,13 @@ impl Store {
         options
             .app_name
             .get_or_insert_with(|| "flink-job-sync".to_string());
+        if let Some(mongodb::options::Tls::Enabled(tls)) = &options.tls
+            && tls.allow_invalid_certificates == Some(true)
+        {
+            tracing::warn!(
+                "the MongoDB URI turns TLS certificate verification off (tlsInsecure / tlsAllowInvalidCertificates)"
+            );
+        }
         options
             .server_selection_timeout
             .get_or_insert(std::time::Duration::from_secs(5));

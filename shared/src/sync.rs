@@ -126,10 +126,11 @@ impl Syncer {
         let store = Store::connect(&cfg).await?;
         let client = KubeObserver::client_for(&cfg).await?;
         let kube = KubeObserver::new(client, &cfg);
-        let flink = FlinkClient::new(
+        let flink = FlinkClient::with_tls(
             cfg.flink_rest_url()?,
             cfg.flink_history_url.as_deref(),
             cfg.flink_timeout,
+            !cfg.flink_tls_insecure,
         )?;
         let events = match &cfg.event_bus_name {
             Some(bus) => Some(Publisher::new(

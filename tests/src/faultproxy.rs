@@ -104,16 +104,25 @@ impl FaultProxy {
         url.replacen(&format!("{host}:{port}"), &self.addr.to_string(), 1)
     }
 
-    /// Sets the fault for every new connection (after any schedule). Going
-    /// [`Fault::Down`] also resets the connections that are open, as a server
-    /// that stops does.
+    /// Sets the fault for every new connection (after any schedule). Any
+    /// fault but [`Fault::Pass`] also resets the connections that are open, so
+    /// pooled connections meet it too.
     pub async fn set(&self, fault: Fault) {
         let was_down = *lock(&self.shared.fault) == Fault::Down;
         *lock(&self.shared.fault) = fault.clone();
         if fault == Fault::Down {
             go_down(&self.shared);
-        } else if was_down {
-            self.listen_again().await;
+        } else {
+            if fault != Fault::Pass {
+                // A server turning bad does not spare the clients' pooled
+                // connections: they meet the fault on their next request.
+                for t in lock(&self.shared.tasks).drain(..) {
+                    t.abort();
+                }
+            }
+            if was_down {
+                self.listen_again().await;
+            }
         }
     }
 

@@ -183,14 +183,7 @@ async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     let stack = Stack::from_env();
     let bus = bus().await;
     let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
-    let down = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(require("AWS_REGION")))
-        .endpoint_url(fjs_tests::scenario::fake_flink::refused())
-        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
-            aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "test"),
-        ))
-        .build();
+    let down = sdk_at(&fjs_tests::scenario::fake_flink::refused()).await;
     s.syncer.events = Some(Publisher::new(&down, &bus.name, "flink-job-sync"));
     s.insert(failing_record("late-a")).await;
     let pod = s.k8s_job("late-a", JobState::Failed(1)).await;
@@ -231,4 +224,146 @@ async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["detail"]["event_id"], "late-a:1");
     assert_eq!(events[0]["detail"]["status"], "FAILED");
+}
+
+/// An SDK configuration aimed at `endpoint` only, with the product's HTTP
+/// client. (A configuration loaded from the environment would let
+/// `AWS_ENDPOINT_URL` win over the endpoint set here.)
+async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
+    let base = flink_job_sync::aws::sdk_config().await;
+    let mut b = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(require("AWS_REGION")))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
+            aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "test"),
+        ));
+    if let Some(http) = base.http_client() {
+        b = b.http_client(http);
+    }
+    b.build()
+}
+
+async fn failing_fleet(s: &Scenario, names: &[&str]) {
+    for j in names {
+        s.insert(failing_record(j)).await;
+        let pod = s.k8s_job(j, JobState::Failed(1)).await;
+        s.set_log(&pod, "boom\n").await;
+    }
+}
+
+#[tokio::test]
+async fn throttled_eventbridge_keeps_events_pending_and_delivers_them_once_later() {
+    let stack = Stack::from_env();
+    let bus = bus().await;
+    let endpoint = require("AWS_ENDPOINT_URL");
+    let proxy = fjs_tests::faultproxy::FaultProxy::in_front_of(&endpoint).await;
+    proxy
+        .set(fjs_tests::faultproxy::Fault::Http(
+            400,
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
+        ))
+        .await;
+    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    s.syncer.events = Some(Publisher::new(
+        &sdk_at(&proxy.url_for(&endpoint)).await,
+        &bus.name,
+        "flink-job-sync",
+    ));
+    failing_fleet(&s, &["thr-a", "thr-b", "thr-c"]).await;
+    let first = s.sync().await;
+    assert_eq!(first.transitions.get("CREATED->FAILED"), Some(&3));
+    assert_eq!(
+        (first.events_published, first.events_pending),
+        (0, 3),
+        "{first:?}"
+    );
+    assert!(
+        first.event_errors.iter().any(|e| e.contains("Throttling")),
+        "{first:?}"
+    );
+    proxy.set(fjs_tests::faultproxy::Fault::Pass).await;
+    let second = s.sync().await;
+    assert_eq!(
+        (second.events_published, second.events_pending),
+        (3, 0),
+        "{second:?}"
+    );
+    s.sync().await;
+    let events = bus.drain().await;
+    let mut ids: Vec<String> = events
+        .iter()
+        .map(|e| {
+            e["detail"]["event_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["thr-a:1", "thr-b:1", "thr-c:1"], "{events:?}");
+}
+
+/// An EventBridge that takes only the first entry of each PutEvents call and
+/// fails the rest, remembering the event_ids it took.
+async fn half_deaf_eventbridge() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::response::IntoResponse;
+    let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let t = taken.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let t = t.clone();
+        async move {
+            let req: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let entries = req["Entries"].as_array().cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            for (i, e) in entries.iter().enumerate() {
+                if i == 0 {
+                    let detail: serde_json::Value =
+                        serde_json::from_str(e["Detail"].as_str().unwrap_or("{}")).unwrap_or_default();
+                    t.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(detail["event_id"].as_str().unwrap_or_default().to_string());
+                    out.push(serde_json::json!({"EventId": format!("ev-{i}")}));
+                } else {
+                    out.push(serde_json::json!({"ErrorCode": "InternalFailure", "ErrorMessage": "injected partial failure"}));
+                }
+            }
+            let failed = entries.len().saturating_sub(1);
+            (
+                [("content-type", "application/x-amz-json-1.1")],
+                serde_json::json!({"FailedEntryCount": failed, "Entries": out}).to_string(),
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), taken)
+}
+
+#[tokio::test]
+async fn partial_putevents_failures_lose_and_duplicate_no_event() {
+    let stack = Stack::from_env();
+    let (url, taken) = half_deaf_eventbridge().await;
+    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    s.syncer.events = Some(Publisher::new(&sdk_at(&url).await, "bus", "flink-job-sync"));
+    failing_fleet(&s, &["pf-a", "pf-b", "pf-c", "pf-d"]).await;
+    let mut pending = usize::MAX;
+    for _ in 0..6 {
+        let summary = s.sync().await;
+        pending = summary.events_pending;
+        if pending == 0 {
+            break;
+        }
+        assert!(summary.events_published <= 1, "{summary:?}");
+    }
+    assert_eq!(pending, 0, "every event delivered within four runs");
+    let mut ids = taken.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    ids.sort();
+    assert_eq!(ids, ["pf-a:1", "pf-b:1", "pf-c:1", "pf-d:1"]);
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fjs_tests::emulator::{self, EmulatorConfig, RunningEmulator};
+use fjs_tests::faultproxy::FaultProxy;
 use fjs_tests::flinkfake::{FakeJob, FlinkFake};
 use fjs_tests::scenario::NS;
 use flink_job_sync::model::to_bson_date;
@@ -202,6 +203,8 @@ struct Measure {
     k8s_requests: BTreeMap<String, u64>,
     mongo_commands: BTreeMap<String, u64>,
     mongo_round_trips: u64,
+    /// Bytes of answers read from each server.
+    bytes_read: BTreeMap<String, u64>,
     /// Time the driver waited for each kind of command.
     mongo_wait_ms: BTreeMap<String, u64>,
     mongo_reply_bytes: u64,
@@ -220,6 +223,11 @@ struct Bench {
     kubeconfig: std::path::PathBuf,
     counts: Arc<MongoCounts>,
     client: mongodb::Client,
+    /// Pass-through proxies in front of the Flink stand-in and the emulator,
+    /// counting the bytes each variant reads.
+    flink_proxy: FaultProxy,
+    k8s_proxy: FaultProxy,
+    kube: kube::Client,
 }
 
 impl Bench {
@@ -227,6 +235,8 @@ impl Bench {
         self.flink.take_counts();
         self.emu.take_request_counts();
         self.counts.take_all();
+        self.flink_proxy.take_bytes_to_client();
+        self.k8s_proxy.take_bytes_to_client();
     }
 
     fn measure(
@@ -243,6 +253,14 @@ impl Bench {
             wall_ms: wall.as_secs_f64() * 1000.0,
             flink_requests: self.flink.take_counts(),
             k8s_requests: self.emu.take_request_counts(),
+            bytes_read: [
+                ("flink", self.flink_proxy.take_bytes_to_client()),
+                ("kubernetes", self.k8s_proxy.take_bytes_to_client()),
+                ("mongodb", mongo.reply_bytes),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
             mongo_commands: mongo.commands,
             mongo_round_trips: round_trips,
             mongo_wait_ms: mongo
@@ -316,8 +334,8 @@ impl Bench {
             .client
             .database(db)
             .collection::<Document>("flink_jobs");
-        let jobs: Api<Job> = Api::namespaced(self.emu.client().await, NS);
-        let pods: Api<Pod> = Api::namespaced(self.emu.client().await, NS);
+        let jobs: Api<Job> = Api::namespaced(self.kube.clone(), NS);
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
         let http = reqwest::Client::new();
         self.reset_counts();
         let start = Instant::now();
@@ -377,7 +395,7 @@ impl Bench {
     async fn floor(&self, db_name: &str) -> Measure {
         let db = self.client.database(db_name);
         let coll = db.collection::<Document>("flink_jobs");
-        let pods: Api<Pod> = Api::namespaced(self.emu.client().await, NS);
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
         let http = reqwest::Client::new();
         self.reset_counts();
         let start = Instant::now();
@@ -619,7 +637,9 @@ async fn main() {
     let mut report = Vec::new();
     for n in sizes {
         let flink = FlinkFake::with_jobs(flink_jobs(n, knobs));
-        let flink_url = flink.serve().await;
+        let flink_direct = flink.serve().await;
+        let flink_proxy = FaultProxy::in_front_of(&flink_direct).await;
+        let flink_url = flink_proxy.url_for(&flink_direct);
         let emu = emulator::start(EmulatorConfig {
             bind: ([127, 0, 0, 1], 0).into(),
             runner: None,
@@ -630,8 +650,13 @@ async fn main() {
         let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let kubeconfig = dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, emulator::kubeconfig_yaml(&emu.url(), NS))
+        let k8s_proxy = FaultProxy::in_front_of(&emu.url()).await;
+        let k8s_url = k8s_proxy.url_for(&emu.url());
+        std::fs::write(&kubeconfig, emulator::kubeconfig_yaml(&k8s_url, NS))
             .unwrap_or_else(|e| panic!("{e}"));
+        let mut kc = kube::Config::new(k8s_url.parse().unwrap_or_else(|e| panic!("{e}")));
+        kc.default_namespace = NS.to_string();
+        let kube = kube::Client::try_from(kc).unwrap_or_else(|e| panic!("{e}"));
         let bench = Bench {
             uri: uri.clone(),
             flink,
@@ -640,6 +665,9 @@ async fn main() {
             kubeconfig: kubeconfig.clone(),
             counts: counts.clone(),
             client: client.clone(),
+            flink_proxy,
+            k8s_proxy,
+            kube,
         };
         let db_name = format!("fjs_bench_{n}");
         let db = client.database(&db_name);
@@ -708,19 +736,20 @@ fn total(v: &Value) -> u64 {
 fn print_table(out: &Value) {
     println!("machine: {}", out["machine"].as_str().unwrap_or_default());
     println!(
-        "{:>7}  {:<26} {:>10} {:>7} {:>6} {:>7} {:>8} {:>8}",
-        "records", "variant", "wall ms", "flink", "k8s", "mongo", "rss MB", "changed"
+        "{:>7}  {:<26} {:>10} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8}",
+        "records", "variant", "wall ms", "flink", "k8s", "mongo", "read KiB", "rss MB", "changed"
     );
     for s in out["scenarios"].as_array().into_iter().flatten() {
         for r in s["runs"].as_array().into_iter().flatten() {
             println!(
-                "{:>7}  {:<26} {:>10.1} {:>7} {:>6} {:>7} {:>8} {:>8}",
+                "{:>7}  {:<26} {:>10.1} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8}",
                 s["records"].as_u64().unwrap_or(0),
                 r["variant"].as_str().unwrap_or_default(),
                 r["wall_ms"].as_f64().unwrap_or(0.0),
                 total(&r["flink_requests"]),
                 total(&r["k8s_requests"]),
                 r["mongo_round_trips"].as_u64().unwrap_or(0),
+                total(&r["bytes_read"]) / 1024,
                 r["peak_rss_mb"]
                     .as_f64()
                     .map_or("-".to_string(), |m| format!("{m:.1}")),
