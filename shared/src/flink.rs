@@ -48,6 +48,19 @@ impl From<JobDetails> for FlinkJob {
     }
 }
 
+/// The jobs of a `/jobs/overview` body by JobID. Unknown fields and states
+/// pass through (the rule decides what a state means); entries whose `jid`
+/// is not a JobID are dropped, so nothing else ever reaches a URL.
+pub fn parse_overview(body: &[u8]) -> Result<HashMap<FlinkJobId, FlinkJob>, String> {
+    let overview: Overview = serde_json::from_slice(body)
+        .map_err(|e| format!("GET /jobs/overview: unreadable JSON ({e})"))?;
+    Ok(overview
+        .jobs
+        .into_iter()
+        .filter_map(|d| FlinkJobId::parse(&d.jid).map(|id| (id, FlinkJob::from(d))))
+        .collect())
+}
+
 /// The answer for one job from one server.
 enum Lookup {
     Found(FlinkJob),
@@ -94,13 +107,7 @@ impl FlinkClient {
             .get_ok(&url)
             .await?
             .ok_or_else(|| "GET /jobs/overview: 404".to_string())?;
-        let overview: Overview = serde_json::from_slice(&body)
-            .map_err(|e| format!("GET /jobs/overview: unreadable JSON ({e})"))?;
-        Ok(overview
-            .jobs
-            .into_iter()
-            .filter_map(|d| FlinkJobId::parse(&d.jid).map(|id| (id, FlinkJob::from(d))))
-            .collect())
+        parse_overview(&body)
     }
 
     /// Facts about a job absent from the overview: asks `/jobs/{id}`, then the
@@ -227,6 +234,74 @@ pub fn root_cause_of(v: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, nested a few levels.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,40}".prop_map(serde_json::Value::from),
+            "[0-9a-f]{32}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("jobs".to_string()),
+                        Just("jid".to_string()),
+                        Just("state".to_string()),
+                        Just("start-time".to_string()),
+                        Just("end-time".to_string()),
+                        Just("exceptionHistory".to_string()),
+                        Just("entries".to_string()),
+                        Just("stacktrace".to_string()),
+                        Just("root-exception".to_string()),
+                        "[a-z-]{1,12}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any body parses or is an error; every JobID that comes out is one.
+        #[test]
+        fn any_overview_body_parses_or_errs_and_yields_only_job_ids(v in json()) {
+            let body = serde_json::to_vec(&v).unwrap_or_default();
+            if let Ok(jobs) = parse_overview(&body) {
+                for id in jobs.keys() {
+                    prop_assert!(FlinkJobId::parse(id.as_str()).is_some());
+                }
+            }
+            let _ = root_cause_of(&v);
+        }
+
+        /// Unknown states and extra fields are kept, not refused.
+        #[test]
+        fn unknown_states_and_fields_are_tolerated(id in "[0-9a-f]{32}", state in "[A-Z_]{1,20}", extra in ".{0,20}") {
+            let body = serde_json::json!({"jobs": [{"jid": id, "state": state, "start-time": 5, "end-time": -1,
+                "name": extra, "tasks": {"total": 1}, "new-field": [1, 2]}]});
+            let jobs = parse_overview(&serde_json::to_vec(&body).unwrap_or_default()).map_err(TestCaseError::fail)?;
+            let job = jobs.values().next().ok_or_else(|| TestCaseError::fail("the job"))?;
+            prop_assert_eq!(&job.state, &state);
+        }
+
+        /// Bytes that are not JSON are an error naming the endpoint.
+        #[test]
+        fn garbage_bytes_are_an_error_naming_the_endpoint(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = parse_overview(&bytes) {
+                prop_assert!(e.contains("/jobs/overview"));
+            }
+        }
+    }
 
     #[test]
     fn root_cause_of_flink_2_exception_history_is_the_deepest_cause() {

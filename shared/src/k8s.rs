@@ -31,6 +31,24 @@ pub struct ListedJob {
     pub pods: Vec<Pod>,
 }
 
+/// A listed Job condensed to what sync decides on: its facts before any log
+/// is read, and the started pods whose logs to read. Condensed at list time,
+/// so a run never holds the namespace's Job and pod objects.
+#[derive(Debug, Clone)]
+pub struct CondensedJob {
+    pub facts: JobFacts,
+    pub started: Vec<(String, Option<String>)>,
+}
+
+impl From<&ListedJob> for CondensedJob {
+    fn from(listed: &ListedJob) -> Self {
+        CondensedJob {
+            facts: summarize(listed),
+            started: started_pods(&listed.pods),
+        }
+    }
+}
+
 impl KubeObserver {
     pub fn new(client: kube::Client, cfg: &crate::Config) -> Self {
         KubeObserver {
@@ -71,7 +89,7 @@ impl KubeObserver {
 
     /// The product's Jobs in `ns` by name, each with its pods: one Job list and
     /// one pod list.
-    pub async fn jobs_in(&self, ns: &str) -> Result<HashMap<String, ListedJob>, String> {
+    pub async fn jobs_in(&self, ns: &str) -> Result<HashMap<String, CondensedJob>, String> {
         let params = ListParams::default().labels(&self.selector);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
@@ -116,14 +134,14 @@ impl KubeObserver {
         }
         Ok(by_uid
             .into_values()
-            .filter_map(|l| Some((l.job.metadata.name.clone()?, l)))
+            .filter_map(|l| Some((l.job.metadata.name.clone()?, CondensedJob::from(&l))))
             .collect())
     }
 
     /// Condenses a listed Job into facts, reading the logs of its started pods.
-    pub async fn facts(&self, ns: &str, listed: &ListedJob) -> JobFacts {
-        let mut facts = summarize(listed);
-        let started = started_pods(&listed.pods);
+    pub async fn facts(&self, ns: &str, job: &CondensedJob) -> JobFacts {
+        let mut facts = job.facts.clone();
+        let started = &job.started;
         if started.is_empty() {
             return facts;
         }

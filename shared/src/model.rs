@@ -122,8 +122,9 @@ pub struct Record {
     pub flink_missing_count: u32,
     /// `None` for a record sync has never written.
     pub revision: Option<i64>,
-    /// `flink_job_id` as stored (raw), so the conditional write can match it.
-    pub raw_flink_job_id: Bson,
+    /// `flink_job_id` was stored as `""` rather than null or absent: the
+    /// conditional write must match what is stored.
+    pub flink_job_id_empty: bool,
 }
 
 impl Record {
@@ -176,8 +177,9 @@ impl Record {
                 )));
             }
         };
-        let raw_flink_job_id = doc.get("flink_job_id").cloned().unwrap_or(Bson::Null);
-        let flink_job_id = match &raw_flink_job_id {
+        let raw_flink_job_id = doc.get("flink_job_id").unwrap_or(&Bson::Null);
+        let flink_job_id_empty = matches!(raw_flink_job_id, Bson::String(s) if s.is_empty());
+        let flink_job_id = match raw_flink_job_id {
             Bson::Null => None,
             Bson::String(s) if s.is_empty() => None,
             Bson::String(s) => Some(FlinkJobId::parse(s).ok_or_else(|| {
@@ -270,7 +272,7 @@ impl Record {
             flink_job_id,
             k8s_job_name,
             k8s_namespace,
-            raw_flink_job_id,
+            flink_job_id_empty,
         })
     }
 }

@@ -432,7 +432,12 @@ pub fn write_for(
     let mut filter = doc! {
         "_id": record.oid.clone(),
         "status": record.status.as_str(),
-        "flink_job_id": record.raw_flink_job_id.clone(),
+        // As stored: null matches null and absent alike.
+        "flink_job_id": match &record.flink_job_id {
+            Some(id) => Bson::String(id.to_string()),
+            None if record.flink_job_id_empty => Bson::String(String::new()),
+            None => Bson::Null,
+        },
     };
     match record.revision {
         Some(rev) => filter.insert("revision", rev),

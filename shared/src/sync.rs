@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::events::{self, Publisher};
 use crate::flink::FlinkClient;
-use crate::k8s::{KubeObserver, ListedJob};
+use crate::k8s::{CondensedJob, KubeObserver};
 use crate::model::{FlinkJobId, Record, Status, to_bson_date};
 use crate::plan::{self, FlinkFacts, K8sFacts, Observed, Plan};
 use crate::store::{self, Store, Write};
@@ -532,7 +532,7 @@ pub async fn handle(
 /// pod lists, and Flink's overview.
 #[derive(Default)]
 struct ObserveCache {
-    listed: HashMap<String, Result<HashMap<String, ListedJob>, String>>,
+    listed: HashMap<String, Result<HashMap<String, CondensedJob>, String>>,
     overview: Option<Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
 }
 

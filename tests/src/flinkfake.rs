@@ -92,16 +92,7 @@ impl FlinkFake {
             .route("/jobs/{id}", get(job))
             .route("/jobs/{id}/exceptions", get(exceptions))
             .with_state(self.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("flink fake: bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("flink fake: {e}"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}")
+        crate::stack::serve_local(app).await
     }
 }
 

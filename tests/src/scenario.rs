@@ -327,16 +327,7 @@ pub mod fake_flink {
                 Fault::GarbledJson => (StatusCode::OK, r#"{"jobs":[{"jid":"ab"#).into_response(),
             }
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        format!("http://{addr}")
+        crate::stack::serve_local(app).await
     }
 
     /// A URL where nothing listens: connection refused.

@@ -89,3 +89,18 @@ where
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// Serves `app` on a free 127.0.0.1 port for the rest of the test; returns
+/// its base URL (`http://127.0.0.1:PORT`).
+pub async fn serve_local(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}

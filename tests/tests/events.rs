@@ -336,14 +336,7 @@ async fn half_deaf_eventbridge() -> (String, std::sync::Arc<std::sync::Mutex<Vec
                 .into_response()
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}"), taken)
+    (fjs_tests::stack::serve_local(app).await, taken)
 }
 
 #[tokio::test]

@@ -10,6 +10,13 @@ use flink_job_sync::sync::{SyncRequest, handle};
 use kube::api::Api;
 use mongodb::bson::doc;
 
+/// The fleet's truth reached, each transition recorded exactly once.
+async fn assert_truth(rig: &Rig) {
+    let (lost, duplicated, problems) = rig.check_truth().await;
+    assert_eq!((lost, duplicated), (0, 0), "{problems:#?}");
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 fn expected_transitions(rig: &Rig) -> usize {
     rig.truth.iter().map(|t| t.transitions.len()).sum()
 }
@@ -67,9 +74,7 @@ async fn concurrent_syncs_and_cleanup_make_each_transition_exactly_once() {
     // Whatever the interleaving, one more run converges, and each transition
     // is in status_history exactly once.
     syncers[0].run(&req).await.unwrap_or_else(|e| panic!("{e}"));
-    let (lost, duplicated, problems) = rig.check_truth().await;
-    assert_eq!((lost, duplicated), (0, 0), "{problems:#?}");
-    assert!(problems.is_empty(), "{problems:#?}");
+    assert_truth(&rig).await;
 }
 
 #[tokio::test]
@@ -104,9 +109,7 @@ async fn the_same_scheduled_event_delivered_twice_changes_nothing_twice() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(third.transitions.is_empty(), "{third:?}");
-    let (lost, duplicated, problems) = rig.check_truth().await;
-    assert_eq!((lost, duplicated), (0, 0), "{problems:#?}");
-    assert!(problems.is_empty(), "{problems:#?}");
+    assert_truth(&rig).await;
 }
 
 #[tokio::test]
@@ -168,7 +171,5 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
     let r = rig.scenario.record("new-0").await;
     assert_eq!(r.get_str("status").ok(), Some("RUNNING"), "{r}");
     assert_eq!(r.get_str("note").ok(), Some("set by the submitter"));
-    let (lost, duplicated, problems) = rig.check_truth().await;
-    assert_eq!((lost, duplicated), (0, 0), "{problems:#?}");
-    assert!(problems.is_empty(), "{problems:#?}");
+    assert_truth(&rig).await;
 }

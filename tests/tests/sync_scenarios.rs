@@ -253,6 +253,8 @@ async fn malformed_records_are_reported_skipped_and_left_as_they_are() {
         doc! {"job_id": "bad-status", "status": 7},
         doc! {"job_id": "bad-id", "status": "RUNNING", "flink_job_id": "../../jobs/x/cancel"},
         doc! {"job_id": "bad-date", "status": "CREATED", "submitted_at": "last tuesday"},
+        doc! {"status": "CREATED", "note": "no job_id at all"},
+        doc! {"job_id": "huge-1", "status": "RUNNING", "flink_job_id": "f".repeat(1 << 20)},
     ];
     for d in &bad {
         s.insert(d.clone()).await;
@@ -269,7 +271,11 @@ async fn malformed_records_are_reported_skipped_and_left_as_they_are() {
     .await
     .expect("collect");
     let summary = s.sync().await;
-    assert_eq!(summary.malformed.len(), 3, "{summary:?}");
+    assert_eq!(summary.malformed.len(), 5, "{summary:?}");
+    assert!(
+        summary.malformed.iter().all(|m| m.error.len() < 600),
+        "a huge field is not echoed whole: {summary:?}"
+    );
     assert!(
         summary
             .malformed
