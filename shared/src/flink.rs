@@ -18,9 +18,41 @@ pub struct FlinkClient {
     history: Option<String>,
 }
 
+/// `/jobs/overview`, deserialized straight into the map by JobID: at fleet
+/// scale the overview is the largest answer a run reads, and no list of its
+/// entries is ever held beside the map.
 #[derive(Debug, Deserialize)]
 struct Overview {
-    jobs: Vec<JobDetails>,
+    #[serde(deserialize_with = "jobs_by_id")]
+    jobs: HashMap<FlinkJobId, FlinkJob>,
+}
+
+fn jobs_by_id<'de, D>(d: D) -> Result<HashMap<FlinkJobId, FlinkJob>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Jobs;
+    impl<'de> serde::de::Visitor<'de> for Jobs {
+        type Value = HashMap<FlinkJobId, FlinkJob>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of jobs")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = HashMap::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(d) = seq.next_element::<JobDetails>()? {
+                // Entries whose jid is not a JobID are dropped: nothing else
+                // may ever reach a URL.
+                if let Some(id) = FlinkJobId::parse(&d.jid) {
+                    map.insert(id, FlinkJob::from(d));
+                }
+            }
+            Ok(map)
+        }
+    }
+    d.deserialize_seq(Jobs)
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,11 +86,7 @@ impl From<JobDetails> for FlinkJob {
 pub fn parse_overview(body: &[u8]) -> Result<HashMap<FlinkJobId, FlinkJob>, String> {
     let overview: Overview = serde_json::from_slice(body)
         .map_err(|e| format!("GET /jobs/overview: unreadable JSON ({e})"))?;
-    Ok(overview
-        .jobs
-        .into_iter()
-        .filter_map(|d| FlinkJobId::parse(&d.jid).map(|id| (id, FlinkJob::from(d))))
-        .collect())
+    Ok(overview.jobs)
 }
 
 /// The answer for one job from one server.
@@ -173,7 +201,9 @@ impl FlinkClient {
             return Err(format!("GET {path}: HTTP {status}"));
         }
         let body = resp.bytes().await.map_err(|e| describe(&path, e))?;
-        Ok(Some(body.to_vec()))
+        // Into, not to_vec: the buffer is taken over, not copied (the
+        // overview of a large cluster is megabytes).
+        Ok(Some(body.into()))
     }
 }
 

@@ -24,16 +24,41 @@ pub struct KubeObserver {
     concurrency: usize,
 }
 
+/// A listed Job, reduced as its page arrives to what the rule reads of it,
+/// so a run never holds a namespace's full Job and pod objects.
+#[derive(Debug, Clone)]
+pub struct JobLite {
+    pub name: String,
+    pub uid: String,
+    pub complete: bool,
+    /// `reason: message` of a true `Failed` condition.
+    pub failed: Option<String>,
+}
+
+/// A listed pod, reduced likewise.
+#[derive(Debug, Clone)]
+pub struct PodLite {
+    pub name: String,
+    pub created: Option<DateTime<Utc>>,
+    /// The controlling Job's uid, else the `job-name` label.
+    pub owner_uid: Option<String>,
+    pub job_name_label: Option<String>,
+    /// Running or done, with a container past waiting: a log exists.
+    pub started: bool,
+    pub container: Option<String>,
+    pub waiting: Option<(String, String)>,
+    pub exit_code: Option<i32>,
+}
+
 /// A Job with its pods, as listed.
 #[derive(Debug, Clone)]
 pub struct ListedJob {
-    pub job: Job,
-    pub pods: Vec<Pod>,
+    pub job: JobLite,
+    pub pods: Vec<PodLite>,
 }
 
 /// A listed Job condensed to what sync decides on: its facts before any log
-/// is read, and the started pods whose logs to read. Condensed at list time,
-/// so a run never holds the namespace's Job and pod objects.
+/// is read, and the started pods whose logs to read.
 #[derive(Debug, Clone)]
 pub struct CondensedJob {
     pub facts: JobFacts,
@@ -45,6 +70,82 @@ impl From<&ListedJob> for CondensedJob {
         CondensedJob {
             facts: summarize(listed),
             started: started_pods(&listed.pods),
+        }
+    }
+}
+
+impl From<Job> for JobLite {
+    fn from(job: Job) -> Self {
+        let condition = |kind: &str| {
+            job.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
+        };
+        let failed = condition("Failed").map(|c| {
+            let reason = c.reason.clone().unwrap_or_else(|| "Failed".to_string());
+            match c.message.as_deref().filter(|m| !m.is_empty()) {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            }
+        });
+        JobLite {
+            complete: condition("Complete").is_some(),
+            failed,
+            name: job.metadata.name.unwrap_or_default(),
+            uid: job.metadata.uid.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<Pod> for PodLite {
+    fn from(p: Pod) -> Self {
+        use chrono::TimeZone;
+        let created = p
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .and_then(|t| Utc.timestamp_millis_opt(t.0.as_millisecond()).single());
+        let owner_uid = p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.kind == "Job" && o.controller == Some(true))
+            .map(|o| o.uid.clone());
+        let job_name_label = p.metadata.labels.as_ref().and_then(|l| {
+            l.get("batch.kubernetes.io/job-name")
+                .or_else(|| l.get("job-name"))
+                .cloned()
+        });
+        let status = p.status.as_ref();
+        let statuses = status.and_then(|s| s.container_statuses.as_ref());
+        let phase = status.and_then(|s| s.phase.as_deref());
+        let running_or_done = matches!(phase, Some("Running" | "Succeeded" | "Failed"));
+        let container_started = statuses.is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c.state.as_ref().is_some_and(|st| st.waiting.is_none()))
+        });
+        let state = statuses
+            .and_then(|cs| cs.first())
+            .and_then(|c| c.state.as_ref());
+        PodLite {
+            waiting: state
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| Some((w.reason.clone()?, w.message.clone().unwrap_or_default()))),
+            exit_code: state
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| t.exit_code),
+            started: running_or_done && container_started,
+            container: p
+                .spec
+                .as_ref()
+                .and_then(|s| s.containers.first())
+                .map(|c| c.name.clone()),
+            name: p.metadata.name.unwrap_or_default(),
+            created,
+            owner_uid,
+            job_name_label,
         }
     }
 }
@@ -93,20 +194,20 @@ impl KubeObserver {
         let params = ListParams::default().labels(&self.selector);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let (jobs, pods) = futures::try_join!(list_all(&jobs, &params), list_all(&pods, &params))
-            .map_err(|e| {
-            format!("listing Jobs and pods in namespace {ns}: {}", describe(&e))
-        })?;
+        let (jobs, pods) = futures::try_join!(
+            list_all(&jobs, &params, JobLite::from),
+            list_all(&pods, &params, PodLite::from)
+        )
+        .map_err(|e| format!("listing Jobs and pods in namespace {ns}: {}", describe(&e)))?;
         let mut by_uid: HashMap<String, ListedJob> = HashMap::new();
         let mut uid_of_name: HashMap<String, String> = HashMap::new();
         for job in jobs {
-            let (Some(name), Some(uid)) = (job.metadata.name.clone(), job.metadata.uid.clone())
-            else {
+            if job.name.is_empty() || job.uid.is_empty() {
                 continue;
-            };
-            uid_of_name.insert(name, uid.clone());
+            }
+            uid_of_name.insert(job.name.clone(), job.uid.clone());
             by_uid.insert(
-                uid,
+                job.uid.clone(),
                 ListedJob {
                     job,
                     pods: Vec::new(),
@@ -114,27 +215,18 @@ impl KubeObserver {
             );
         }
         for pod in pods {
-            let owner = pod
-                .metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .find(|o| o.kind == "Job" && o.controller == Some(true))
-                .map(|o| o.uid.clone())
-                .or_else(|| {
-                    let labels = pod.metadata.labels.as_ref()?;
-                    let name = labels
-                        .get("batch.kubernetes.io/job-name")
-                        .or_else(|| labels.get("job-name"))?;
-                    uid_of_name.get(name).cloned()
-                });
+            let owner = pod.owner_uid.clone().or_else(|| {
+                pod.job_name_label
+                    .as_ref()
+                    .and_then(|n| uid_of_name.get(n).cloned())
+            });
             if let Some(listed) = owner.and_then(|uid| by_uid.get_mut(&uid)) {
                 listed.pods.push(pod);
             }
         }
         Ok(by_uid
             .into_values()
-            .filter_map(|l| Some((l.job.metadata.name.clone()?, CondensedJob::from(&l))))
+            .map(|l| (l.job.name.clone(), CondensedJob::from(&l)))
             .collect())
     }
 
@@ -206,7 +298,13 @@ impl KubeObserver {
     }
 }
 
-async fn list_all<K>(api: &Api<K>, params: &ListParams) -> Result<Vec<K>, kube::Error>
+/// Every object the list selects, page by page, each reduced by `reduce` as
+/// its page arrives.
+async fn list_all<K, T>(
+    api: &Api<K>,
+    params: &ListParams,
+    reduce: impl Fn(K) -> T,
+) -> Result<Vec<T>, kube::Error>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -214,7 +312,7 @@ where
     let mut out = Vec::new();
     loop {
         let page = api.list(&params).await?;
-        out.extend(page.items);
+        out.extend(page.items.into_iter().map(&reduce));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => return Ok(out),
@@ -238,49 +336,19 @@ pub fn describe(e: &kube::Error) -> String {
     }
 }
 
-fn created(pod: &Pod) -> Option<DateTime<Utc>> {
-    use chrono::TimeZone;
-    let t = pod.metadata.creation_timestamp.as_ref()?;
-    Utc.timestamp_millis_opt(t.0.as_millisecond()).single()
-}
-
-fn pods_by_age(pods: &[Pod]) -> Vec<&Pod> {
-    let mut sorted: Vec<&Pod> = pods.iter().collect();
-    sorted.sort_by(|a, b| {
-        created(a)
-            .cmp(&created(b))
-            .then(a.metadata.name.cmp(&b.metadata.name))
-    });
+fn pods_by_age(pods: &[PodLite]) -> Vec<&PodLite> {
+    let mut sorted: Vec<&PodLite> = pods.iter().collect();
+    sorted.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
     sorted
 }
 
 /// The pods whose container has started (so a log exists), oldest first, with
 /// the container to read; at most the four newest.
-fn started_pods(pods: &[Pod]) -> Vec<(String, Option<String>)> {
+fn started_pods(pods: &[PodLite]) -> Vec<(String, Option<String>)> {
     let started: Vec<(String, Option<String>)> = pods_by_age(pods)
         .into_iter()
-        .filter(|p| {
-            let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
-            let running_or_done = matches!(phase, Some("Running" | "Succeeded" | "Failed"));
-            let container_started = p
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.as_ref())
-                .is_some_and(|cs| {
-                    cs.iter()
-                        .any(|c| c.state.as_ref().is_some_and(|st| st.waiting.is_none()))
-                });
-            running_or_done && container_started
-        })
-        .filter_map(|p| {
-            let name = p.metadata.name.clone().filter(|n| is_dns_subdomain(n))?;
-            let container = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.containers.first())
-                .map(|c| c.name.clone());
-            Some((name, container))
-        })
+        .filter(|p| p.started && is_dns_subdomain(&p.name))
+        .map(|p| (p.name.clone(), p.container.clone()))
         .collect();
     let skip = started.len().saturating_sub(4);
     started.into_iter().skip(skip).collect()
@@ -288,48 +356,19 @@ fn started_pods(pods: &[Pod]) -> Vec<(String, Option<String>)> {
 
 /// The Job's own facts (conditions, newest pod), before any log is read.
 pub fn summarize(listed: &ListedJob) -> JobFacts {
-    let job = &listed.job;
-    let condition = |kind: &str| {
-        job.status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
-    };
-    let failed = condition("Failed").map(|c| {
-        let reason = c.reason.clone().unwrap_or_else(|| "Failed".to_string());
-        match c.message.as_deref().filter(|m| !m.is_empty()) {
-            Some(m) => format!("{reason}: {m}"),
-            None => reason,
-        }
-    });
-    let newest = pods_by_age(&listed.pods).last().copied();
-    let pod = newest.map(|p| {
-        let statuses = p
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref());
-        let state = statuses
-            .and_then(|cs| cs.first())
-            .and_then(|c| c.state.as_ref());
-        let waiting = state.and_then(|s| s.waiting.as_ref()).and_then(|w| {
-            Some(Waiting {
-                reason: w.reason.clone()?,
-                message: w.message.clone().unwrap_or_default(),
-                since: created(p),
-            })
-        });
-        PodFacts {
-            name: p.metadata.name.clone().unwrap_or_default(),
-            waiting,
-            exit_code: state
-                .and_then(|s| s.terminated.as_ref())
-                .map(|t| t.exit_code),
-        }
+    let pod = pods_by_age(&listed.pods).last().map(|p| PodFacts {
+        name: p.name.clone(),
+        waiting: p.waiting.as_ref().map(|(reason, message)| Waiting {
+            reason: reason.clone(),
+            message: message.clone(),
+            since: p.created,
+        }),
+        exit_code: p.exit_code,
     });
     JobFacts {
-        name: job.metadata.name.clone().unwrap_or_default(),
-        complete: condition("Complete").is_some(),
-        failed,
+        name: listed.job.name.clone(),
+        complete: listed.job.complete,
+        failed: listed.job.failed.clone(),
         pod,
         log: LogFacts::NotStarted,
     }

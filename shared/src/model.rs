@@ -102,11 +102,36 @@ pub struct MalformedRecord {
     pub problem: String,
 }
 
+/// A record's `_id`: an ObjectId inline (what the submitting system writes),
+/// any other value boxed. A run holds every non-final record, and a `Bson`
+/// inline would cost each of them about a hundred bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordId {
+    ObjectId(mongodb::bson::oid::ObjectId),
+    Other(Box<Bson>),
+}
+
+impl RecordId {
+    pub fn from_bson(b: &Bson) -> RecordId {
+        match b {
+            Bson::ObjectId(o) => RecordId::ObjectId(*o),
+            other => RecordId::Other(Box::new(other.clone())),
+        }
+    }
+
+    pub fn to_bson(&self) -> Bson {
+        match self {
+            RecordId::ObjectId(o) => Bson::ObjectId(*o),
+            RecordId::Other(b) => (**b).clone(),
+        }
+    }
+}
+
 /// What sync reads of a record. Fields sync does not own are not kept here,
 /// and so can never be written back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
-    pub oid: Bson,
+    pub oid: RecordId,
     pub job_id: String,
     pub status: Status,
     pub flink_job_id: Option<FlinkJobId>,
@@ -141,7 +166,7 @@ impl Record {
     /// ObjectId `_id` carries.
     pub fn submitted(&self) -> Option<DateTime<Utc>> {
         self.submitted_at.or_else(|| match &self.oid {
-            Bson::ObjectId(oid) => Utc
+            RecordId::ObjectId(oid) => Utc
                 .timestamp_millis_opt(oid.timestamp().timestamp_millis())
                 .single(),
             _ => None,
@@ -266,7 +291,7 @@ impl Record {
                     )));
                 }
             },
-            oid,
+            oid: RecordId::from_bson(&oid),
             job_id,
             status,
             flink_job_id,

@@ -172,7 +172,7 @@ impl Store {
         // Sorted here rather than by the server: the order only has to be
         // stable for resuming, and a server-side sort costs the store a
         // blocking sort of the whole result.
-        records.sort_by_cached_key(|r| id_order(&r.oid));
+        records.sort_by_cached_key(|r| id_order(&r.oid.to_bson()));
         Ok((records, malformed))
     }
 
@@ -430,7 +430,7 @@ pub fn write_for(
         return None;
     }
     let mut filter = doc! {
-        "_id": record.oid.clone(),
+        "_id": record.oid.to_bson(),
         "status": record.status.as_str(),
         // As stored: null matches null and absent alike.
         "flink_job_id": match &record.flink_job_id {
@@ -502,7 +502,7 @@ pub fn write_for(
     }
     Some(Write {
         job_id: record.job_id.clone(),
-        oid: record.oid.clone(),
+        oid: record.oid.to_bson(),
         // The filter names `_id`; the hint spares the server weighing other
         // indexes (status) that match thousands of records.
         statement: doc! {"q": filter, "u": update, "multi": false, "upsert": false, "hint": {"_id": 1}},

@@ -207,7 +207,7 @@ impl Syncer {
         for (i, chunk) in records.chunks(chunk_size).enumerate() {
             if i > 0 && stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
                 summary.records_deferred = records.len() - i * chunk_size;
-                resume_after = records.get(i * chunk_size - 1).map(|r| r.oid.clone());
+                resume_after = records.get(i * chunk_size - 1).map(|r| r.oid.to_bson());
                 tracing::warn!(
                     deferred = summary.records_deferred,
                     "near the deadline: the rest waits for the next run"
@@ -540,7 +540,10 @@ struct ObserveCache {
 /// where the previous one stopped and then wraps around.
 fn rotate_after(records: &mut [Record], after: &mongodb::bson::Bson) {
     let after = store::id_order(after);
-    if let Some(pos) = records.iter().position(|r| store::id_order(&r.oid) > after) {
+    if let Some(pos) = records
+        .iter()
+        .position(|r| store::id_order(&r.oid.to_bson()) > after)
+    {
         records.rotate_left(pos);
     }
 }

@@ -629,7 +629,7 @@ proptest! {
         // Every plan that changes something becomes a write pinned to what was read.
         if let Some(w) = write_for(&r, &p, now(), "run", 50) {
             let q = w.statement.get_document("q").expect("filter");
-            prop_assert_eq!(q.get("_id"), Some(&r.oid));
+            prop_assert_eq!(q.get("_id"), Some(&r.oid.to_bson()));
             prop_assert_eq!(q.get_str("status").ok(), Some(r.status.as_str()));
             prop_assert!(q.contains_key("revision") && q.contains_key("flink_job_id"));
         } else {
