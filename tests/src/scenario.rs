@@ -279,6 +279,56 @@ pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) -> Value
     .await
 }
 
+/// Submits `script` with `flink run -d` and returns its JobID as soon as the
+/// client prints it, then ends the client (a script that waits on its job,
+/// like `unbounded.py`, would otherwise hold it for the job's life). The job
+/// runs on in the cluster.
+pub async fn submit_streaming_with_flink_cli(stack: &Stack, script: &str) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let flink_home = crate::stack::require("FLINK_HOME");
+    let script = format!("{}/jobs/{script}", env!("CARGO_MANIFEST_DIR"));
+    // Both streams in one pipe, wherever the client prints the JobID line.
+    let flink = format!("{flink_home}/bin/flink");
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", "exec \"$0\" \"$@\" 2>&1", &flink])
+        .args(["run", "-m", &stack.flink_jobmanager, "-d", "-py", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("running flink run: {e}"));
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("flink run: no stdout"));
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut seen = String::new();
+    let id = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(id) = flink_job_sync::podlog::submitted_job_ids(line.as_bytes()).first() {
+                return Some(id.to_string());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    // The client and the Python process it started share the group.
+    if let Some(pgid) = child
+        .id()
+        .and_then(|p| i32::try_from(p).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::TERM);
+    }
+    let _ = child.wait().await;
+    id.unwrap_or_else(|| panic!("flink run printed no JobID:\n{seen}"))
+}
+
 /// Runs `flink run -m <jobmanager> -d -py tests/jobs/<script>` and returns the
 /// JobID it prints.
 pub fn submit_with_flink_cli(stack: &Stack, script: &str) -> String {
