@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, ListParams};
 use mongodb::bson::{Bson, Document, doc};
@@ -96,26 +96,18 @@ pub fn decide(
 
 /// When a Job finished, read from its status.
 pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
+    use crate::k8s::{to_utc, true_condition};
     let status = job.status.as_ref()?;
-    let conditions = status.conditions.as_deref().unwrap_or_default();
-    let true_condition = |kind: &str| {
-        conditions
-            .iter()
-            .find(|c| c.type_ == kind && c.status == "True")
-    };
-    let ts = |t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time| {
-        Utc.timestamp_millis_opt(t.0.as_millisecond()).single()
-    };
-    if true_condition("Complete").is_some() {
-        return status.completion_time.as_ref().and_then(ts).or_else(|| {
-            true_condition("Complete")
-                .and_then(|c| c.last_transition_time.as_ref())
-                .and_then(ts)
-        });
+    if let Some(complete) = true_condition(job, "Complete") {
+        return status
+            .completion_time
+            .as_ref()
+            .and_then(to_utc)
+            .or_else(|| complete.last_transition_time.as_ref().and_then(to_utc));
     }
-    true_condition("Failed")
+    true_condition(job, "Failed")
         .and_then(|c| c.last_transition_time.as_ref())
-        .and_then(ts)
+        .and_then(to_utc)
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -283,6 +275,7 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0)

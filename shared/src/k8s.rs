@@ -74,15 +74,26 @@ impl From<&ListedJob> for CondensedJob {
     }
 }
 
+/// The Job's condition of type `kind` when it is true (`Complete`, `Failed`).
+pub fn true_condition<'a>(
+    job: &'a Job,
+    kind: &str,
+) -> Option<&'a k8s_openapi::api::batch::v1::JobCondition> {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
+}
+
+/// A Kubernetes timestamp as a chrono one.
+pub fn to_utc(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    Utc.timestamp_millis_opt(t.0.as_millisecond()).single()
+}
+
 impl From<Job> for JobLite {
     fn from(job: Job) -> Self {
-        let condition = |kind: &str| {
-            job.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == kind && c.status == "True"))
-        };
-        let failed = condition("Failed").map(|c| {
+        let failed = true_condition(&job, "Failed").map(|c| {
             let reason = c.reason.clone().unwrap_or_else(|| "Failed".to_string());
             match c.message.as_deref().filter(|m| !m.is_empty()) {
                 Some(m) => format!("{reason}: {m}"),
@@ -90,7 +101,7 @@ impl From<Job> for JobLite {
             }
         });
         JobLite {
-            complete: condition("Complete").is_some(),
+            complete: true_condition(&job, "Complete").is_some(),
             failed,
             name: job.metadata.name.unwrap_or_default(),
             uid: job.metadata.uid.unwrap_or_default(),
@@ -100,12 +111,7 @@ impl From<Job> for JobLite {
 
 impl From<Pod> for PodLite {
     fn from(p: Pod) -> Self {
-        use chrono::TimeZone;
-        let created = p
-            .metadata
-            .creation_timestamp
-            .as_ref()
-            .and_then(|t| Utc.timestamp_millis_opt(t.0.as_millisecond()).single());
+        let created = p.metadata.creation_timestamp.as_ref().and_then(to_utc);
         let owner_uid = p
             .metadata
             .owner_references

@@ -125,6 +125,20 @@ impl RecordId {
             RecordId::Other(b) => (**b).clone(),
         }
     }
+
+    /// A total order in MongoDB's own order across the types an `_id` takes
+    /// here (numbers, then strings, then ObjectIds); other types sort first.
+    pub fn sort_key(&self) -> (u8, i64, Vec<u8>) {
+        match self {
+            RecordId::ObjectId(o) => (3, 0, o.bytes().to_vec()),
+            RecordId::Other(b) => match &**b {
+                Bson::Int32(n) => (1, i64::from(*n), Vec::new()),
+                Bson::Int64(n) => (1, *n, Vec::new()),
+                Bson::String(s) => (2, 0, s.as_bytes().to_vec()),
+                _ => (0, 0, Vec::new()),
+            },
+        }
+    }
 }
 
 /// What sync reads of a record. Fields sync does not own are not kept here,

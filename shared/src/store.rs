@@ -172,7 +172,7 @@ impl Store {
         // Sorted here rather than by the server: the order only has to be
         // stable for resuming, and a server-side sort costs the store a
         // blocking sort of the whole result.
-        records.sort_by_cached_key(|r| id_order(&r.oid.to_bson()));
+        records.sort_by_cached_key(|r| r.oid.sort_key());
         Ok((records, malformed))
     }
 
@@ -398,18 +398,6 @@ pub(crate) async fn each_doc(
         }
     }
     Ok(())
-}
-
-/// A total order on `_id` values in MongoDB's own order across the types
-/// an `_id` takes here (numbers, then strings, then ObjectIds).
-pub fn id_order(id: &Bson) -> (u8, i64, Vec<u8>) {
-    match id {
-        Bson::Int32(n) => (1, i64::from(*n), Vec::new()),
-        Bson::Int64(n) => (1, *n, Vec::new()),
-        Bson::String(s) => (2, 0, s.as_bytes().to_vec()),
-        Bson::ObjectId(o) => (3, 0, o.bytes().to_vec()),
-        _ => (0, 0, Vec::new()),
-    }
 }
 
 pub fn new_run_id() -> String {

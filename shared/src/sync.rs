@@ -539,11 +539,8 @@ struct ObserveCache {
 /// Puts the records after `after` (in `_id` order) first, so a run resumes
 /// where the previous one stopped and then wraps around.
 fn rotate_after(records: &mut [Record], after: &mongodb::bson::Bson) {
-    let after = store::id_order(after);
-    if let Some(pos) = records
-        .iter()
-        .position(|r| store::id_order(&r.oid.to_bson()) > after)
-    {
+    let after = crate::model::RecordId::from_bson(after).sort_key();
+    if let Some(pos) = records.iter().position(|r| r.oid.sort_key() > after) {
         records.rotate_left(pos);
     }
 }

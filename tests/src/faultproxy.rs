@@ -1,15 +1,13 @@
 //! A fault-injecting TCP proxy for the fault suite and the benchmark. It stands
 //! between a client and a real server (Flink, the Kubernetes API emulator,
-//! MongoDB, moto) and, on command or on a per-connection schedule, refuses
-//! connections, resets them, delays or truncates what the server sends, cuts
-//! MongoDB off after a number of messages, or answers HTTP requests itself
-//! with a chosen status. It counts the bytes the server sent to clients, which
+//! MongoDB, moto) and, on command, refuses connections, resets them, delays
+//! or truncates what the server sends, cuts MongoDB off after a number of
+//! messages, or answers HTTP requests itself with a chosen status. It counts the bytes the server sent to clients, which
 //! the benchmark reports as bytes read.
 //!
 //! It works on bytes, not on a protocol model: the client's own parser sees
 //! exactly what a misbehaving server or network would give it.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,11 +27,12 @@ pub enum Fault {
     Reset,
     /// Forward, holding back each piece the server sends by this long.
     Delay(Duration),
-    /// Forward the first this-many bytes of the server's answer, then reset.
+    /// Forward the first this-many bytes of the server's answer, then close
+    /// the connection mid-message.
     Truncate(usize),
     /// Answer every HTTP request with this status and JSON body, forwarding
     /// nothing, and close (so the client's next request opens a connection
-    /// of its own and meets the next scheduled fault).
+    /// of its own).
     Http(u16, String),
     /// Forward this many MongoDB wire messages from clients (over all
     /// connections), then reset every connection and go [`Fault::Down`].
@@ -42,10 +41,8 @@ pub enum Fault {
 
 struct Shared {
     upstream: SocketAddr,
-    /// The fault for connections beyond the schedule.
+    /// The fault every new connection meets.
     fault: Mutex<Fault>,
-    /// One fault per new connection, consumed in order.
-    schedule: Mutex<VecDeque<Fault>>,
     bytes_to_client: AtomicU64,
     connections: AtomicU64,
     mongo_messages: AtomicU64,
@@ -71,7 +68,6 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             fault: Mutex::new(Fault::Pass),
-            schedule: Mutex::new(VecDeque::new()),
             bytes_to_client: AtomicU64::new(0),
             connections: AtomicU64::new(0),
             mongo_messages: AtomicU64::new(0),
@@ -104,7 +100,7 @@ impl FaultProxy {
         url.replacen(&format!("{host}:{port}"), &self.addr.to_string(), 1)
     }
 
-    /// Sets the fault for every new connection (after any schedule). Any
+    /// Sets the fault for every new connection. Any
     /// fault but [`Fault::Pass`] also resets the connections that are open, so
     /// pooled connections meet it too.
     pub async fn set(&self, fault: Fault) {
@@ -124,11 +120,6 @@ impl FaultProxy {
                 self.listen_again().await;
             }
         }
-    }
-
-    /// Faults for the next connections, one each, before the set fault applies.
-    pub fn schedule(&self, faults: impl IntoIterator<Item = Fault>) {
-        lock(&self.shared.schedule).extend(faults);
     }
 
     /// Bytes the server sent through to clients so far, and resets the count.
@@ -202,9 +193,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         };
         shared.connections.fetch_add(1, Ordering::Relaxed);
-        let fault = lock(&shared.schedule)
-            .pop_front()
-            .unwrap_or_else(|| lock(&shared.fault).clone());
+        let fault = lock(&shared.fault).clone();
         let task = tokio::spawn(serve(client, fault, shared.clone()));
         let mut tasks = lock(&shared.tasks);
         tasks.retain(|t| !t.is_finished());

@@ -63,10 +63,6 @@ impl FlinkFake {
         }
     }
 
-    pub fn remove(&self, id: &str) {
-        self.jobs_mut().remove(id);
-    }
-
     fn jobs_mut(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FakeJob>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }

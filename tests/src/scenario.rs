@@ -54,12 +54,9 @@ impl Scenario {
     /// A scenario whose Flink is `flink_url` (the real cluster, or a fake).
     pub async fn new(flink_url: &str, extra_env: &[(&str, &str)]) -> Scenario {
         let stack = Stack::from_env();
-        let emulator = emulator::start(EmulatorConfig {
-            bind: ([127, 0, 0, 1], 0).into(),
-            runner: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("starting an in-process Kubernetes API emulator: {e}"));
+        let emulator = emulator::start(EmulatorConfig::default())
+            .await
+            .unwrap_or_else(|e| panic!("starting an in-process Kubernetes API emulator: {e}"));
         let kube = emulator.client().await;
         let database = unique_name("fjs_scn");
         let cfg = config_for(&stack, &database, flink_url, extra_env);

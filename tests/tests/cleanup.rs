@@ -22,12 +22,9 @@ struct Bench {
 
 async fn bench() -> Bench {
     let stack = Stack::from_env();
-    let emulator = emulator::start(EmulatorConfig {
-        bind: ([127, 0, 0, 1], 0).into(),
-        runner: None,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("emulator: {e}"));
+    let emulator = emulator::start(EmulatorConfig::default())
+        .await
+        .unwrap_or_else(|e| panic!("emulator: {e}"));
     let client = emulator.client().await;
     let records = stack
         .mongo_client()

@@ -17,18 +17,13 @@ fn status_json(code: u16, reason: &str) -> String {
     )
 }
 
-async fn run_cases(
-    suite: &str,
-    target: Target,
-    cases: Vec<(&str, Fault)>,
-    must_report_errors: bool,
-) -> Vec<Outcome> {
+async fn run_cases(suite: &str, target: Target, cases: Vec<(&str, Fault)>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for (name, fault) in cases {
         let rig = Rig::new().await;
         let (mut outcome, faulty) = rig.case(name, target, fault, &[]).await;
         match &faulty {
-            Ok(summary) if must_report_errors && summary.errors.is_empty() => outcome
+            Ok(summary) if summary.errors.is_empty() => outcome
                 .problems
                 .push(format!("the faulty run reported no errors: {summary:?}")),
             Ok(_) => {}
@@ -72,7 +67,6 @@ async fn flink_faults_keep_statuses_record_errors_and_recover() {
                 Fault::Http(200, r#"{"jobs":[{"jid":"00fa0001","state":"#.into()),
             ),
         ],
-        true,
     )
     .await;
     for o in &outcomes {
@@ -138,7 +132,6 @@ async fn kubernetes_faults_leave_waiting_records_alone_and_recover() {
             ),
             ("Kubernetes: truncated list", Fault::Truncate(300)),
         ],
-        true,
     )
     .await;
     for o in &outcomes {

@@ -664,12 +664,9 @@ async fn main() {
         let flink_direct = flink.serve().await;
         let flink_proxy = FaultProxy::in_front_of(&flink_direct).await;
         let flink_url = flink_proxy.url_for(&flink_direct);
-        let emu = emulator::start(EmulatorConfig {
-            bind: ([127, 0, 0, 1], 0).into(),
-            runner: None,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        let emu = emulator::start(EmulatorConfig::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         k8s_fleet(&emu, n, knobs).await;
         let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
