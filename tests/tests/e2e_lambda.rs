@@ -203,6 +203,36 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         "JSON logs expected from the function"
     );
 
+    // The streaming submitter ran `flink run` without `-d`: its client
+    // notices the cancellation on its own schedule, and only then does its
+    // Kubernetes Job end. Cleanup must see every Job finished, so wait for it.
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> = kube::Api::namespaced(kube.clone(), NS);
+    eventually(
+        "the streaming submitter's Kubernetes Job ends after the cancellation",
+        Duration::from_secs(120),
+        || async {
+            let job = jobs
+                .get(&streaming.job_id)
+                .await
+                .map_err(|e| format!("get Job {}: {e}", streaming.job_id))?;
+            let ended = job
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True"
+                    })
+                });
+            if ended {
+                Ok(())
+            } else {
+                Err(format!("{:?}", job.status))
+            }
+        },
+    )
+    .await;
+
     // Cleanup, invoked the same way: everything here finished minutes ago.
     let dry = workspace_root().join("events/dry-run.json");
     let cleanup = watch
