@@ -239,8 +239,8 @@ pub fn root_cause_of(v: &serde_json::Value) -> Option<String> {
             .filter(|l| !l.is_empty())?;
         let deepest = trace
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("Caused by: "))
-            .next_back();
+            .filter_map(|l| l.trim().strip_prefix("Caused by:").map(str::trim))
+            .rfind(|c| !c.is_empty());
         Some(match deepest {
             Some(root) if root != first => format!("{root} (via {first})"),
             _ => first.to_string(),
@@ -252,7 +252,14 @@ pub fn root_cause_of(v: &serde_json::Value) -> Option<String> {
         {
             return Some(cause);
         }
-        if let Some(name) = entry.get("exceptionName").and_then(|s| s.as_str()) {
+        // An empty name says nothing: a FAILED record keeps no empty reason
+        // (found by the `flink_json` fuzz target).
+        if let Some(name) = entry
+            .get("exceptionName")
+            .and_then(|s| s.as_str())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
             return Some(name.to_string());
         }
     }
@@ -368,6 +375,20 @@ mod tests {
         assert_eq!(
             root_cause_of(&serde_json::json!({"exceptionHistory": {"entries": []}})),
             None
+        );
+    }
+
+    #[test]
+    fn an_empty_exception_name_or_cause_is_no_reason() {
+        let v = serde_json::json!({"exceptionHistory": {"entries": [{"exceptionName": " "}]}});
+        assert_eq!(root_cause_of(&v), None);
+        let v = serde_json::json!({
+            "exceptionHistory": {"entries": [{"exceptionName": ""}]},
+            "root-exception": "java.lang.IllegalStateException: boom\nCaused by: \n",
+        });
+        assert_eq!(
+            root_cause_of(&v).as_deref(),
+            Some("java.lang.IllegalStateException: boom")
         );
     }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 
 use crate::error::Error;
-use crate::model::is_dns_subdomain;
+use crate::model::{is_dns_label, is_dns_subdomain};
 use crate::plan::{JobFacts, LogFacts, PodFacts, Waiting};
 use crate::podlog;
 
@@ -354,7 +354,12 @@ fn started_pods(pods: &[PodLite]) -> Vec<(String, Option<String>)> {
     let started: Vec<(String, Option<String>)> = pods_by_age(pods)
         .into_iter()
         .filter(|p| p.started && is_dns_subdomain(&p.name))
-        .map(|p| (p.name.clone(), p.container.clone()))
+        // Names from the API go into a URL: a container that is not a
+        // Kubernetes name is not asked for (the pod's default is read).
+        .map(|p| {
+            let container = p.container.clone().filter(|c| is_dns_label(c));
+            (p.name.clone(), container)
+        })
         .collect();
     let skip = started.len().saturating_sub(4);
     started.into_iter().skip(skip).collect()

@@ -201,14 +201,15 @@ impl Record {
                 });
             }
         };
+        // A report goes to logs and the runs collection: however long the
+        // stored values, it stays short.
         let bad = |problem: String| MalformedRecord {
-            id: format!("job_id {job_id:?}"),
+            id: format!("job_id {:?}", truncate(&job_id, 80)),
             problem,
         };
         let status = match doc.get("status") {
-            Some(Bson::String(s)) => {
-                Status::parse(s).ok_or_else(|| bad(format!("unknown status {s:?}")))?
-            }
+            Some(Bson::String(s)) => Status::parse(s)
+                .ok_or_else(|| bad(format!("unknown status {:?}", truncate(s, 40))))?,
             other => {
                 return Err(bad(format!(
                     "status must be a string, found {}",

@@ -11,8 +11,11 @@ use crate::model::FlinkJobId;
 /// pattern is anchored on the exact phrase and on exactly 32 lowercase hex
 /// digits that no further word character follows, so a decoy such as
 /// `JobID ../../jobs/x/cancel` or a 33-digit run never becomes a JobID.
+/// The class after the digits is byte-wise (`(?-u:…)`): in Unicode mode it
+/// would match only whole UTF-8 characters, and a JobID followed by a stray
+/// non-UTF-8 byte would be missed (found by the `podlog` fuzz target).
 static SUBMITTED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"Job has been submitted with JobID ([0-9a-f]{32})(?:[^0-9A-Za-z_]|$)")
+    Regex::new(r"Job has been submitted with JobID ([0-9a-f]{32})(?:(?-u:[^0-9A-Za-z_])|$)")
         .unwrap_or_else(|e| {
             unreachable!("static regex: {e}");
         })
@@ -120,6 +123,16 @@ mod tests {
         let mut log = b"\xff\xfe garbage \x1b[32mJob has been submitted with JobID ".to_vec();
         log.extend_from_slice(A.as_bytes());
         log.extend_from_slice(b"\x1b[0m\n\xc3\x28");
+        assert_eq!(ids(&log), [A]);
+    }
+
+    #[test]
+    fn a_job_id_followed_by_a_byte_that_is_not_utf8_is_found() {
+        let mut log = format!("Job has been submitted with JobID {A}").into_bytes();
+        log.push(0x8a);
+        assert_eq!(ids(&log), [A]);
+        let mut log = format!("Job has been submitted with JobID {A}").into_bytes();
+        log.extend_from_slice(b"\xff\n");
         assert_eq!(ids(&log), [A]);
     }
 
