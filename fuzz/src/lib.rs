@@ -1,0 +1,187 @@
+//! The properties the fuzz targets hold the parsers of untrusted input to.
+//! Each `check_*` takes raw bytes and panics when a property fails; the
+//! fuzz targets call them under libFuzzer, and the stable test suite replays
+//! `fuzz/seeds/` and any saved crash through them (this file is included
+//! there as a module, so it uses only crates both builds have).
+
+use flink_job_sync::k8s::{CondensedJob, JobLite, ListedJob, PodLite, true_condition};
+use flink_job_sync::model::{Record, is_dns_label, is_dns_subdomain};
+use flink_job_sync::{flink, podlog};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use mongodb::bson::{Bson, Document};
+
+const PHRASE: &[u8] = b"Job has been submitted with JobID ";
+
+/// What a reader with no colour codes to strip must find: the phrase, then
+/// exactly 32 lowercase hex digits that no word character follows.
+fn naive_job_ids(log: &[u8]) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut at = 0;
+    while let Some(pos) = log[at..].windows(PHRASE.len()).position(|w| w == PHRASE) {
+        let start = at + pos + PHRASE.len();
+        at = at + pos + 1;
+        let Some(digits) = log.get(start..start + 32) else {
+            continue;
+        };
+        let hex = digits
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        let ends = log
+            .get(start + 32)
+            .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+        if hex && ends {
+            let id = String::from_utf8_lossy(digits).into_owned();
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+fn is_subsequence(needle: &[u8], hay: &[u8]) -> bool {
+    let mut it = hay.iter();
+    needle.iter().all(|n| it.any(|h| h == n))
+}
+
+/// A pod log: only 32 lowercase hex digits ever become a JobID, each one
+/// stands in the log, none twice; without colour codes the result is exactly
+/// what a naive reader finds. The failure tail is bounded and clean.
+pub fn check_podlog(data: &[u8]) {
+    let ids = podlog::submitted_job_ids(data);
+    let strs: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
+    for (i, id) in strs.iter().enumerate() {
+        assert_eq!(id.len(), 32, "JobID {id:?} is not 32 characters");
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+            "JobID {id:?} is not lowercase hex"
+        );
+        assert!(
+            is_subsequence(id.as_bytes(), data),
+            "JobID {id} does not stand in the log"
+        );
+        assert!(!strs[..i].contains(id), "JobID {id} reported twice");
+    }
+    if !data.contains(&0x1b) {
+        assert_eq!(
+            strs,
+            naive_job_ids(data),
+            "without colour codes, the JobIDs are exactly those after the phrase"
+        );
+    }
+
+    let tail = podlog::tail_text(data, 5, 512);
+    assert!(
+        tail.len() <= 512 + '…'.len_utf8(),
+        "tail of {} bytes",
+        tail.len()
+    );
+    assert!(tail.lines().count() <= 5, "more than 5 lines in {tail:?}");
+    assert!(
+        !tail
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "control character in {tail:?}"
+    );
+}
+
+/// Flink REST bodies: an overview parses or is an error naming the endpoint,
+/// and only JobIDs come out of it; any JSON gives a root cause or none.
+pub fn check_flink_json(data: &[u8]) {
+    match flink::parse_overview(data) {
+        Ok(jobs) => {
+            for (id, job) in &jobs {
+                assert_eq!(id.as_str().len(), 32, "overview key {id:?}");
+                // Whatever the state, mapping it must not panic.
+                let _ = flink_job_sync::model::status_for_flink_state(&job.state);
+            }
+        }
+        Err(e) => assert!(
+            e.starts_with("GET /jobs/overview: "),
+            "error does not name the endpoint: {e}"
+        ),
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Some(cause) = flink::root_cause_of(&v)
+    {
+        assert!(!cause.trim().is_empty(), "an empty root cause from {v}");
+    }
+}
+
+/// Kubernetes objects: a Job and its pods (`[job, [pod, ...]]`), or one Job
+/// or Pod alone. The reduced forms agree with the objects, and only
+/// Kubernetes names are ever chosen for a log read.
+pub fn check_k8s_objects(data: &[u8]) {
+    if let Ok((job, pods)) = serde_json::from_slice::<(Job, Vec<Pod>)>(data) {
+        let complete = true_condition(&job, "Complete").is_some();
+        let failed = true_condition(&job, "Failed").is_some();
+        let name = job.metadata.name.clone().unwrap_or_default();
+        let lite = JobLite::from(job);
+        assert_eq!(lite.complete, complete);
+        assert_eq!(lite.failed.is_some(), failed);
+        assert_eq!(lite.name, name);
+        let listed = ListedJob {
+            job: lite,
+            pods: pods.into_iter().map(PodLite::from).collect(),
+        };
+        let condensed = CondensedJob::from(&listed);
+        assert!(condensed.started.len() <= 4, "more than four logs to read");
+        for (pod, container) in &condensed.started {
+            assert!(is_dns_subdomain(pod), "log read of pod {pod:?}");
+            assert!(
+                listed.pods.iter().any(|p| &p.name == pod && p.started),
+                "{pod} was not a started pod"
+            );
+            if let Some(c) = container {
+                assert!(is_dns_label(c), "log read of container {c:?}");
+            }
+        }
+        assert_eq!(condensed.facts.name, listed.job.name);
+        if let Some(p) = &condensed.facts.pod {
+            assert!(listed.pods.iter().any(|q| q.name == p.name));
+        }
+        return;
+    }
+    if let Ok(job) = serde_json::from_slice::<Job>(data) {
+        let _ = JobLite::from(job);
+    }
+    if let Ok(pod) = serde_json::from_slice::<Pod>(data) {
+        let _ = PodLite::from(pod);
+    }
+}
+
+/// A MongoDB record as BSON: read as a record or reported, with a bounded
+/// report; a record read keeps what it was given.
+pub fn check_record(data: &[u8]) {
+    let Ok(doc) = Document::from_reader(data) else {
+        return;
+    };
+    match Record::from_document(&doc) {
+        Ok(r) => {
+            assert_eq!(doc.get("job_id"), Some(&Bson::String(r.job_id.clone())));
+            assert!(!r.job_id.is_empty());
+            if let Some(id) = &r.flink_job_id {
+                assert_eq!(doc.get("flink_job_id"), Some(&Bson::String(id.to_string())));
+            }
+            if let Some(name) = &r.k8s_job_name {
+                assert!(is_dns_subdomain(name), "k8s_job_name {name:?} accepted");
+            }
+            if let Some(ns) = &r.k8s_namespace {
+                assert!(is_dns_label(ns), "k8s_namespace {ns:?} accepted");
+            }
+            let _ = r.oid.sort_key();
+        }
+        Err(m) => {
+            // A report goes to logs and the runs collection: a huge field
+            // must not make it huge.
+            assert!(m.id.len() <= 1024, "report id of {} bytes", m.id.len());
+            assert!(
+                m.problem.len() <= 1024,
+                "report problem of {} bytes",
+                m.problem.len()
+            );
+        }
+    }
+}
