@@ -27,6 +27,10 @@ pub enum Fault {
     Reset,
     /// Forward, holding back each piece the server sends by this long.
     Delay(Duration),
+    /// Forward, holding back what the server sends until the fault is set
+    /// to something else: a run held at a chosen step for as long as a test
+    /// needs, with no guess at how long that is.
+    Hold,
     /// Forward the first this-many bytes of the server's answer, then close
     /// the connection mid-message.
     Truncate(usize),
@@ -48,6 +52,8 @@ struct Shared {
     mongo_messages: AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     acceptor: Mutex<Option<JoinHandle<()>>>,
+    /// Woken at each [`FaultProxy::set`], for connections under [`Fault::Hold`].
+    changed: tokio::sync::Notify,
 }
 
 /// A running proxy; dropping it stops it.
@@ -73,6 +79,7 @@ impl FaultProxy {
             mongo_messages: AtomicU64::new(0),
             tasks: Mutex::new(Vec::new()),
             acceptor: Mutex::new(None),
+            changed: tokio::sync::Notify::new(),
         });
         *lock(&shared.acceptor) = Some(tokio::spawn(accept_loop(listener, shared.clone())));
         FaultProxy { addr, shared }
@@ -106,6 +113,7 @@ impl FaultProxy {
     pub async fn set(&self, fault: Fault) {
         let was_down = *lock(&self.shared.fault) == Fault::Down;
         *lock(&self.shared.fault) = fault.clone();
+        self.shared.changed.notify_waiters();
         if fault == Fault::Down {
             go_down(&self.shared);
         } else {
@@ -319,6 +327,17 @@ async fn forward(client: TcpStream, server: TcpStream, fault: Fault, shared: Arc
             let mut piece = &buf[..n];
             match &fault {
                 Fault::Delay(d) if *lock(&shared.fault) == fault => tokio::time::sleep(*d).await,
+                Fault::Hold => loop {
+                    // Registered before the check, so a change between the
+                    // check and the wait still wakes it.
+                    let changed = shared.changed.notified();
+                    tokio::pin!(changed);
+                    changed.as_mut().enable();
+                    if *lock(&shared.fault) != Fault::Hold {
+                        break;
+                    }
+                    changed.await;
+                },
                 Fault::Truncate(limit) => {
                     let room = limit.saturating_sub(sent);
                     if room < piece.len() {

@@ -1,7 +1,7 @@
 //! The real JobManager stopped in the middle of a sync run and started again.
-//! The run is held in its Kubernetes phase (a slow API, through a fault proxy)
-//! while the stack's JobManager is stopped, so the run's Flink calls meet a
-//! cluster that is gone. Nothing may be judged from that: the streaming job's
+//! The run is held in its Kubernetes phase (the API's answers held back by a
+//! fault proxy) until the stack's JobManager has stopped, so the run's Flink
+//! calls meet a cluster that is gone. Nothing may be judged from that: the streaming job's
 //! record keeps RUNNING with a `sync_error` and no miss. After the restart the
 //! session cluster (no HA) has really lost the job: only then, after the
 //! configured number of trusted misses, is the record FAILED, once.
@@ -87,7 +87,7 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     kc.read_timeout = Some(Duration::from_secs(20));
     let client = kube::Client::try_from(kc).unwrap_or_else(|e| panic!("{e}"));
     s.syncer.kube = KubeObserver::new(client, &s.syncer.cfg);
-    k8s.set(Fault::Delay(Duration::from_secs(3))).await;
+    k8s.set(Fault::Hold).await;
 
     let req = flink_job_sync::sync::SyncRequest::default();
     let (run, ()) = tokio::join!(s.syncer.run(&req), async {
@@ -101,7 +101,10 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
             },
         )
         .await;
+        // `stop` returns once the process is gone; only then may the run
+        // go on to Flink.
         jobmanager("stop").await;
+        k8s.set(Fault::Pass).await;
     });
     let run = run.unwrap_or_else(|e| panic!("a run with Flink gone still completes: {e}"));
     let r = s.record("stream-1").await;
@@ -116,7 +119,6 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     );
     assert!(run.errors.iter().any(|e| e.job_id == "stream-1"), "{run:?}");
 
-    k8s.set(Fault::Pass).await;
     jobmanager("start").await;
     eventually(
         "the restarted JobManager's REST API",

@@ -209,17 +209,14 @@ async fn kubectl_prints_pod_logs_and_reports_missing_jobs() {
 #[tokio::test]
 async fn kubectl_deletes_a_job_and_its_pods_in_the_background() {
     let s = setup().await;
-    let started = std::time::Instant::now();
+    // `kubectl delete` waits until the Job is really gone; were it kept (a
+    // finalizer never removed), the command's timeout would fail the test.
     let out = kubectl(&s.kubeconfig, &["delete", "job", "wordcount", "-n", NS]).await;
     assert!(out.ok, "kubectl delete failed: {}", out.stderr);
     assert!(
         out.stdout.contains("job.batch \"wordcount\" deleted"),
         "{}",
         out.stdout
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "delete --wait returned quickly"
     );
     let left = s
         .pods
