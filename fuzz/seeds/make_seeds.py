@@ -30,6 +30,10 @@ put("podlog", "decoys.log", f"Job has been submitted with JobID ../../jobs/x/can
 put("podlog", "traceback.log", "Traceback (most recent call last):\n  File \"/opt/job.py\", line 3, in <module>\n    raise RuntimeError('no table')\nRuntimeError: no table\norg.apache.flink.client.program.ProgramAbortException: java.lang.RuntimeException: Python process exits with code: 1\n\tat org.apache.flink.client.python.PythonDriver.main(PythonDriver.java:134)\n")
 put("podlog", "invalid_utf8.log", b"\xff\xfe\xc3\x28 Job has been submitted with JobID " + A.encode() + b"\x1b]0;title\x07\n")
 put("podlog", "cut_at_limit.log", "x" * 100 + "\nJob has been submitted with JobID " + A[:20])
+# A long log (the fuzzer grows inputs slowly from small ones): Flink's INFO
+# chatter, the JobID near the end, and a second one cut by the byte limit.
+chatter = "".join(f"2026-11-23 10:00:{i % 60:02d},123 INFO  org.apache.flink.client.cli.CliFrontend [] - line {i}\n" for i in range(700))
+put("podlog", "long.log", chatter + f"Job has been submitted with JobID {B}\r\n" + chatter[:2000] + "Job has been submitted with JobID " + A[:7])
 
 # Flink REST bodies: /jobs/overview and /jobs/{id}/exceptions, 2.x shapes.
 overview = {"jobs": [
