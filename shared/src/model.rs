@@ -188,12 +188,12 @@ impl Record {
     }
 
     pub fn from_document(doc: &Document) -> Result<Record, MalformedRecord> {
-        let oid = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        let oid = doc.get("_id").unwrap_or(&Bson::Null);
         let job_id = match doc.get("job_id") {
             Some(Bson::String(s)) if !s.is_empty() => s.clone(),
             other => {
                 return Err(MalformedRecord {
-                    id: format!("_id {}", display_id(&oid)),
+                    id: format!("_id {}", display_id(oid)),
                     problem: format!(
                         "job_id must be a non-empty string, found {}",
                         describe(other)
@@ -306,7 +306,7 @@ impl Record {
                     )));
                 }
             },
-            oid: RecordId::from_bson(&oid),
+            oid: RecordId::from_bson(oid),
             job_id,
             status,
             flink_job_id,

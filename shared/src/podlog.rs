@@ -159,12 +159,30 @@ mod tests {
             "[0-9a-f]{32}"
         }
 
+        /// Logs pieced from what makes extraction hard: the phrase, JobIDs,
+        /// runs of hex digits of any length and case, colour codes, line
+        /// ends, word characters and arbitrary bytes. Random bytes alone would almost
+        /// never hold the phrase, and the property would hold vacuously.
+        fn hostile_log() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"Job has been submitted with JobID ".to_vec()),
+                hex32().prop_map(String::into_bytes),
+                "[0-9a-fA-F]{0,40}".prop_map(String::into_bytes),
+                Just(b"\x1b[32m".to_vec()),
+                Just(b"\x1b[0m".to_vec()),
+                Just(b"\r\n".to_vec()),
+                "[g-zG-Z_./]{1,3}".prop_map(String::into_bytes),
+                proptest::collection::vec(any::<u8>(), 0..8),
+            ];
+            proptest::collection::vec(piece, 0..24).prop_map(|ps| ps.concat())
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
             /// Whatever the bytes, only 32 lowercase hex digits come out.
             #[test]
-            fn nothing_but_32_lowercase_hex_ever_becomes_a_job_id(log in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            fn nothing_but_32_lowercase_hex_ever_becomes_a_job_id(log in hostile_log()) {
                 // Each one stands in the log (colour codes aside) right after
                 // the submission phrase: none is pieced together or made up.
                 let cleaned = ANSI.replace_all(&log, &b""[..]);

@@ -135,9 +135,10 @@ impl Store {
             .map(|_| ())
     }
 
-    /// The non-final records (all, or those named), in `_id` order, parsed as they stream in (each document is
-    /// dropped once parsed, so a run never holds two copies of the fleet),
-    /// and the ones that could not be parsed.
+    /// The non-final records (all, or those named), in `_id` order, parsed
+    /// as they stream in (each document is dropped once parsed, so a run
+    /// never holds two copies of the fleet), and the ones that could not be
+    /// parsed.
     pub async fn non_final_records(
         &self,
         job_ids: Option<&[String]>,

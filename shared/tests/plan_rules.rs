@@ -640,12 +640,8 @@ proptest! {
 
 #[test]
 fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
-    let o = k8s_job(JobFacts {
-        complete: true,
-        ..job()
-    });
-    let filter_of = |r: &Record| {
-        let p = decide(r, &o, now(), &Rules::default());
+    let filter_of = |r: &Record, o: &Observed| {
+        let p = decide(r, o, now(), &Rules::default());
         let w = write_for(r, &p, now(), "run-1", 50).expect("a write");
         w.statement
             .get_document("q")
@@ -653,27 +649,24 @@ fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
             .get("flink_job_id")
             .cloned()
     };
+    let complete = k8s_job(JobFacts {
+        complete: true,
+        ..job()
+    });
     let empty = RecordBuilder::new().flink_job_id("").build();
-    assert_eq!(filter_of(&empty), Some(Bson::String(String::new())));
+    assert_eq!(
+        filter_of(&empty, &complete),
+        Some(Bson::String(String::new()))
+    );
     let null = RecordBuilder::new().build();
-    assert_eq!(filter_of(&null), Some(Bson::Null));
+    assert_eq!(filter_of(&null, &complete), Some(Bson::Null));
+    let id = "0123456789abcdef0123456789abcdef";
     let set = RecordBuilder::new()
         .status(Status::Running)
-        .flink_job_id("0123456789abcdef0123456789abcdef")
+        .flink_job_id(id)
         .build();
-    let p = decide(
-        &set,
-        &flink("FINISHED", 1_000, 2_000),
-        now(),
-        &Rules::default(),
-    );
-    let w = write_for(&set, &p, now(), "run-1", 50).expect("a write");
     assert_eq!(
-        w.statement
-            .get_document("q")
-            .expect("filter")
-            .get_str("flink_job_id")
-            .ok(),
-        Some("0123456789abcdef0123456789abcdef")
+        filter_of(&set, &flink("FINISHED", 1_000, 2_000)),
+        Some(Bson::String(id.to_string()))
     );
 }

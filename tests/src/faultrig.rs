@@ -290,6 +290,19 @@ impl Rig {
         out
     }
 
+    /// Makes `job_id`'s truth "still waiting": a case in which it cannot
+    /// learn its JobID within the grace period, so it stays CREATED.
+    pub fn expect_waiting(&mut self, job_id: &str) {
+        let t = self
+            .truth
+            .iter_mut()
+            .find(|t| t.job_id == job_id)
+            .unwrap_or_else(|| panic!("{job_id} is not in the fleet"));
+        t.status = "CREATED";
+        t.transitions.clear();
+        t.flink_job_id = None;
+    }
+
     /// After a faulty run: every record whole and never misjudged. Returns
     /// the problems found (empty when all is well).
     pub async fn check_whole(
@@ -394,7 +407,13 @@ impl Rig {
             ..Default::default()
         };
         outcome.problems = self.check_whole(&before, false).await;
-        outcome.corrupted = outcome.problems.len();
+        // Records, not problems: each problem names its record first.
+        outcome.corrupted = outcome
+            .problems
+            .iter()
+            .filter_map(|p| p.split_once(':').map(|(job_id, _)| job_id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
         self.proxy(target).set(Fault::Pass).await;
         self.recover(&syncer, &mut outcome).await;
         (outcome, faulty)
@@ -435,7 +454,8 @@ pub fn history(d: &Document) -> BTreeMap<(String, String), usize> {
     out
 }
 
-/// Writes a suite's rows where `scripts/test` prints them from, and prints them.
+/// Writes a suite's rows to `target/fault-figures/SUITE.md` (the README's
+/// table is made from them) and prints them.
 pub fn report(suite: &str, outcomes: &[Outcome]) {
     let dir = crate::lambda::workspace_root().join("target/fault-figures");
     let _ = std::fs::create_dir_all(&dir);

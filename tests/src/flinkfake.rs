@@ -57,9 +57,10 @@ impl FlinkFake {
         self.jobs_mut().insert(id.to_string(), job);
     }
 
-    pub fn hide_from_overview(&self, id: &str, hidden: bool) {
+    /// Leaves `id` out of the overview from now on (it stays at `/jobs/{id}`).
+    pub fn hide_from_overview(&self, id: &str) {
         if let Some(j) = self.jobs_mut().get_mut(id) {
-            j.hidden_from_overview = hidden;
+            j.hidden_from_overview = true;
         }
     }
 

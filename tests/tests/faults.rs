@@ -85,7 +85,7 @@ async fn a_job_dropping_out_of_the_overview_is_looked_up_not_missed() {
         .filter_map(|t| t.flink_job_id.clone())
         .collect();
     for id in &ids {
-        rig.flink.hide_from_overview(id, true);
+        rig.flink.hide_from_overview(id);
     }
     let (outcome, faulty) = rig
         .case(
@@ -146,11 +146,7 @@ async fn a_job_deleted_between_list_and_log_read_is_not_misjudged() {
     rig.scenario.emulator.vanish_on_log_read(NS, "new-0", &pod);
     // Without its Job, new-0 cannot learn its JobID; inside the grace period
     // it stays CREATED.
-    if let Some(t) = rig.truth.iter_mut().find(|t| t.job_id == "new-0") {
-        t.status = "CREATED";
-        t.transitions.clear();
-        t.flink_job_id = None;
-    }
+    rig.expect_waiting("new-0");
     let (outcome, faulty) = rig
         .case(
             "Kubernetes: Job deleted between list and log read",
@@ -191,13 +187,8 @@ async fn pod_logs_empty_or_beyond_the_byte_limit_are_not_misjudged() {
     rig.scenario
         .set_log(&rig.pods["wait-0"], noise.repeat(10_000))
         .await;
-    for name in ["new-1", "new-2"] {
-        if let Some(t) = rig.truth.iter_mut().find(|t| t.job_id == name) {
-            t.status = "CREATED";
-            t.transitions.clear();
-            t.flink_job_id = None;
-        }
-    }
+    rig.expect_waiting("new-1");
+    rig.expect_waiting("new-2");
     let (outcome, faulty) = rig
         .case(
             "Kubernetes: pod without logs, log beyond the byte limit",

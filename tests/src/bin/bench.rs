@@ -207,7 +207,6 @@ struct Measure {
     bytes_read: BTreeMap<String, u64>,
     /// Time the driver waited for each kind of command.
     mongo_wait_ms: BTreeMap<String, u64>,
-    mongo_reply_bytes: u64,
     peak_rss_mb: Option<f64>,
     records_changed: Option<u64>,
     /// The product's own account of where its time went.
@@ -268,7 +267,6 @@ impl Bench {
                 .into_iter()
                 .map(|(k, v)| (k, v.round() as u64))
                 .collect(),
-            mongo_reply_bytes: mongo.reply_bytes,
             peak_rss_mb: rss,
             records_changed: changed,
             phases_ms: None,

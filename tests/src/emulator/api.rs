@@ -1148,23 +1148,13 @@ fn truncate(mut bytes: Vec<u8>, limit: Option<u64>) -> Vec<u8> {
 async fn pod_log(shared: &Arc<Shared>, ns: &str, name: &str, q: &Query) -> ApiResult {
     let key: Key = (ns.to_string(), name.to_string());
     let mut store = shared.store.lock().await;
-    let vanishing = {
-        let mut set = shared
-            .vanish_on_log_read
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let hit = set
-            .iter()
-            .find(|(n, pj)| n == ns && pj.split('\u{0}').next() == Some(name))
-            .cloned();
-        if let Some(h) = &hit {
-            set.remove(h);
-        }
-        hit
-    };
-    if let Some((_, pod_and_job)) = vanishing {
-        let job = pod_and_job.split('\u{0}').nth(1).unwrap_or_default();
-        store.remove(Res::Jobs, ns, job);
+    let vanishing = shared
+        .vanish_on_log_read
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&key);
+    if let Some(job) = vanishing {
+        store.remove(Res::Jobs, ns, &job);
         store.remove(Res::Pods, ns, name);
     }
     let pod = store

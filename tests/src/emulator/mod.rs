@@ -112,9 +112,9 @@ pub(crate) struct Shared {
     tasks: std::sync::Mutex<Vec<AbortHandle>>,
     /// Requests served, by `METHOD resource` (for the benchmark).
     requests: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
-    /// Jobs deleted (with their pods) by the first log read of one of their
-    /// pods: the race of a Job removed between a list and a log read.
-    pub(crate) vanish_on_log_read: std::sync::Mutex<std::collections::HashSet<Key>>,
+    /// Pod → its Job, deleted (with their pods) by the first log read of that
+    /// pod: the race of a Job removed between a list and a log read.
+    pub(crate) vanish_on_log_read: std::sync::Mutex<HashMap<Key, String>>,
 }
 
 impl Shared {
@@ -261,7 +261,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         procs: std::sync::Mutex::new(HashMap::new()),
         tasks: std::sync::Mutex::new(Vec::new()),
         requests: std::sync::Mutex::new(std::collections::BTreeMap::new()),
-        vanish_on_log_read: std::sync::Mutex::new(std::collections::HashSet::new()),
+        vanish_on_log_read: std::sync::Mutex::new(HashMap::new()),
     });
     let app = axum::Router::new()
         .fallback(api::handle)
@@ -334,12 +334,11 @@ impl RunningEmulator {
     /// Makes the first log read of `pod` find the pod and its Job `job`
     /// deleted, as if someone deleted the Job just after sync listed it.
     pub fn vanish_on_log_read(&self, namespace: &str, job: &str, pod: &str) {
-        let mut set = self
-            .shared
+        self.shared
             .vanish_on_log_read
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        set.insert((namespace.to_string(), format!("{pod}\u{0}{job}")));
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((namespace.to_string(), pod.to_string()), job.to_string());
     }
 
     /// Requests served so far by `METHOD resource`, and resets the counts.
