@@ -111,9 +111,15 @@ pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct CleanupRequest {
     #[serde(default)]
     pub dry_run: bool,
+}
+
+impl CleanupRequest {
+    /// The keys a manual cleanup payload may carry.
+    pub const KEYS: [&str; 1] = ["dry_run"];
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -207,7 +213,7 @@ impl Cleaner {
         }
         summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(namespace = %summary.namespace, jobs_seen = summary.jobs_seen, deleted = summary.deleted.len(),
-            kept = ?summary.kept, errors = summary.errors.len(), dry_run = req.dry_run, "cleanup run done");
+            kept = %crate::telemetry::json(&summary.kept), errors = summary.errors.len(), dry_run = req.dry_run, "cleanup run done");
         Ok(summary)
     }
 
@@ -263,12 +269,7 @@ pub async fn handle(
     cleaner: &Cleaner,
     payload: serde_json::Value,
 ) -> Result<CleanupSummary, Error> {
-    let req: CleanupRequest = if payload.is_null() {
-        CleanupRequest::default()
-    } else {
-        serde_json::from_value(payload)
-            .map_err(|e| Error::Input(format!("payload: {e} (expected {{\"dry_run\": bool}})")))?
-    };
+    let req: CleanupRequest = crate::payload::parse(&payload, &CleanupRequest::KEYS)?;
     cleaner.run(&req).await
 }
 

@@ -33,6 +33,17 @@ impl Error {
         }
     }
 
+    /// The `errorType` Lambda reports for this kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Config { .. } => "ConfigError",
+            Error::Mongo { .. } => "MongoError",
+            Error::Kube { .. } | Error::KubeConfig(_) => "KubernetesError",
+            Error::Flink(_) => "FlinkError",
+            Error::Input(_) => "InputError",
+        }
+    }
+
     pub fn mongo(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Self {
         let context = context.into();
         move |source| Error::Mongo { context, source }
@@ -48,22 +59,26 @@ impl Error {
 /// message (which carries no secret) with its sources as `errorMessage`.
 impl From<Error> for lambda_runtime::Diagnostic {
     fn from(e: Error) -> Self {
-        let error_type = match &e {
-            Error::Config { .. } => "ConfigError",
-            Error::Mongo { .. } => "MongoError",
-            Error::Kube { .. } | Error::KubeConfig(_) => "KubernetesError",
-            Error::Flink(_) => "FlinkError",
-            Error::Input(_) => "InputError",
-        };
-        let mut message = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            message.push_str(&format!(": {s}"));
-            source = s.source();
-        }
         lambda_runtime::Diagnostic {
-            error_type: error_type.to_string(),
-            error_message: message,
+            error_type: e.kind().to_string(),
+            error_message: chain(&e),
         }
     }
+}
+
+/// An error and every source under it, `outer: inner: root`: the one way the
+/// crate puts a cause chain into words (answers, logs, the CLI).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        // Some errors repeat their source in their own message.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
 }

@@ -217,14 +217,7 @@ fn describe(path: &str, e: reqwest::Error) -> String {
     };
     // reqwest's Display includes the URL, which may carry credentials.
     let e = e.without_url();
-    let mut msg = format!("GET {path}: {kind} ({e}");
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg.push_str(&format!(": {s}"));
-        src = s.source();
-    }
-    msg.push(')');
-    msg
+    format!("GET {path}: {kind} ({})", crate::error::chain(&e))
 }
 
 /// Reads both shapes: Flink 1.x `root-exception`, and 2.x

@@ -330,15 +330,7 @@ where
 pub fn describe(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(s) => format!("HTTP {} {}: {}", s.code, s.reason, s.message),
-        other => {
-            let mut msg = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            msg
-        }
+        other => crate::error::chain(other),
     }
 }
 

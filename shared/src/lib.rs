@@ -8,6 +8,9 @@
 //! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
 //! - [`events`], [`metrics`]: state-change events on EventBridge, EMF run metrics.
 //! - [`stats`]: the monitoring aggregations behind the `stats` CLI.
+//! - [`payload`]: the keys an invocation may carry; unknown ones are refused.
+//! - [`lambda`]: reporting a failed cold start through the Runtime API.
+//! - [`telemetry`]: logging setup (JSON lines in Lambda).
 
 pub mod aws;
 pub mod cleanup;
@@ -16,8 +19,10 @@ pub mod error;
 pub mod events;
 pub mod flink;
 pub mod k8s;
+pub mod lambda;
 pub mod metrics;
 pub mod model;
+pub mod payload;
 pub mod plan;
 pub mod podlog;
 pub mod stats;

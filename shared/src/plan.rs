@@ -30,6 +30,9 @@ impl Default for Rules {
     }
 }
 
+/// Longest [`Plan::reason`], in bytes: a dry run lists up to a hundred.
+pub const REASON_SUMMARY_MAX_BYTES: usize = 300;
+
 /// Pod waiting reasons that do not cure themselves.
 pub const STUCK_WAITING_REASONS: [&str; 4] = [
     "ImagePullBackOff",
@@ -172,6 +175,42 @@ impl Plan {
         })
     }
 
+    /// What the plan changes, in words, for a person reading a dry run: the
+    /// status reason first when there is one, then what was learned. At most
+    /// [`REASON_SUMMARY_MAX_BYTES`].
+    pub fn reason(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(reason) = self.changes.iter().find_map(|c| match c {
+            Change::StatusReason(r) => Some(r),
+            _ => None,
+        }) {
+            parts.push(reason.clone());
+        }
+        for c in &self.changes {
+            let part = match c {
+                Change::Status { source, .. } => format!("learned from {}", source.as_str()),
+                Change::FlinkJobId { first, all } if all.len() > 1 => {
+                    format!(
+                        "JobID {first} (and {} more) found in the pod log",
+                        all.len() - 1
+                    )
+                }
+                Change::FlinkJobId { first, .. } => format!("JobID {first} found in the pod log"),
+                Change::FlinkState(state) => format!("Flink state {state}"),
+                Change::StartTime(_) => "start time".to_string(),
+                Change::EndTime(_) => "end time".to_string(),
+                Change::Duration(secs) => format!("duration {secs}s"),
+                Change::StatusReason(_) => continue,
+                Change::SyncError(Some(e)) => format!("sync_error: {e}"),
+                Change::SyncError(None) => "sync_error cleared".to_string(),
+                Change::MissingCount(0) => "found on Flink again".to_string(),
+                Change::MissingCount(n) => format!("not on Flink ({n} consecutive checks)"),
+            };
+            parts.push(part);
+        }
+        truncate(&parts.join("; "), REASON_SUMMARY_MAX_BYTES).to_string()
+    }
+
     pub fn new_flink_job_id(&self) -> Option<&FlinkJobId> {
         self.changes.iter().find_map(|c| match c {
             Change::FlinkJobId { first, .. } => Some(first),
@@ -215,10 +254,11 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
             Some(K8sFacts::Unavailable(e)) => b.error = Some(format!("kubernetes: {e}")),
             Some(K8sFacts::NoJob) => {
                 let waited = record.submitted().map(|s| now - s);
-                if waited.is_some_and(|w| w > rules.job_not_found_grace) {
+                if let Some(waited) = waited.filter(|w| *w > rules.job_not_found_grace) {
                     let reason = format!(
-                        "Kubernetes Job not found: no Job {:?} {} after submission",
+                        "Kubernetes Job not found: no Job {:?} {} after submission (grace {})",
                         record.k8s_job_name(),
+                        human(waited),
                         human(rules.job_not_found_grace)
                     );
                     b.fail(Source::Kubernetes, reason);
@@ -416,13 +456,37 @@ fn epoch_ms(ms: i64) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A duration as a person says it: `45s`, `10m`, `1h02m`, `3d04h`.
 fn human(d: Duration) -> String {
-    let s = d.num_seconds();
-    if s % 3600 == 0 && s >= 3600 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s >= 60 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (days, hours, mins, secs) {
+        (0, 0, 0, s) => format!("{s}s"),
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m{s:02}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h{m:02}m"),
+        (d, 0, _, _) => format!("{d}d"),
+        (d, h, _, _) => format!("{d}d{h:02}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        for (secs, want) in [
+            (45, "45s"),
+            (600, "10m"),
+            (610, "10m10s"),
+            (3600, "1h"),
+            (3720, "1h02m"),
+            (3 * 86_400 + 4 * 3600 + 59, "3d04h"),
+            (2 * 86_400, "2d"),
+        ] {
+            assert_eq!(human(Duration::seconds(secs)), want);
+        }
     }
 }

@@ -177,6 +177,32 @@ impl Store {
         Ok((records, malformed))
     }
 
+    /// Of these job_ids, the ones whose record has a final status (one
+    /// query on the unique `job_id` index; a manual run's answer says which
+    /// requested records it left alone for being final).
+    pub async fn final_job_ids(&self, job_ids: &[String]) -> Result<Vec<String>, Error> {
+        let statuses: Vec<&str> = Status::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.as_str())
+            .collect();
+        let filter = doc! {"job_id": {"$in": job_ids}, "status": {"$in": statuses}};
+        let cursor = self
+            .records
+            .find(filter)
+            .projection(doc! {"_id": 0, "job_id": 1})
+            .await
+            .map_err(Error::mongo("reading final records among the requested"))?;
+        let mut out = Vec::new();
+        each_doc(cursor, "reading final records among the requested", |d| {
+            if let Ok(id) = d.get_str("job_id") {
+                out.push(id.to_string());
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
     /// Applies the writes in batches; a write that no longer matches (another
     /// writer changed the record) is a conflict, never an overwrite.
     /// Takes the writes by value: each batch's statements are moved into its

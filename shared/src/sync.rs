@@ -23,6 +23,7 @@ use crate::store::{self, Store, Write};
 /// What an invocation asks for. The scheduled event carries none of these
 /// fields and so means "everything, for real".
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     #[serde(default)]
     pub job_ids: Option<Vec<String>>,
@@ -31,16 +32,12 @@ pub struct SyncRequest {
 }
 
 impl SyncRequest {
+    /// The keys a manual sync payload may carry.
+    pub const KEYS: [&str; 2] = ["job_ids", "dry_run"];
+
     /// Reads a manual payload or an EventBridge scheduled event.
     pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
-        if v.is_null() {
-            return Ok(SyncRequest::default());
-        }
-        let req: SyncRequest = serde_json::from_value(v.clone()).map_err(|e| {
-            Error::Input(format!(
-                "payload: {e} (expected {{\"job_ids\": [..], \"dry_run\": bool}})"
-            ))
-        })?;
+        let req: SyncRequest = crate::payload::parse(v, &SyncRequest::KEYS)?;
         if let Some(ids) = &req.job_ids {
             if ids.len() > 10_000 {
                 return Err(Error::Input(
@@ -55,6 +52,19 @@ impl SyncRequest {
         }
         Ok(req)
     }
+}
+
+/// Most records a dry run lists in `would_change`.
+pub const WOULD_CHANGE_MAX: usize = 100;
+
+/// One record a dry run would change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct WouldChange {
+    pub job_id: String,
+    pub from: Status,
+    /// The same as `from` when only other fields would change.
+    pub to: Status,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -75,9 +85,16 @@ pub struct Summary {
     pub conflicts: usize,
     pub malformed: Vec<RecordError>,
     pub errors: Vec<RecordError>,
-    /// Requested job_ids that are not non-final records.
+    /// Requested job_ids that no record has.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_found: Vec<String>,
+    /// Requested job_ids whose record is already final (sync never changes those).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_final: Vec<String>,
+    /// A dry run's answer: the records it would change (at most
+    /// [`WOULD_CHANGE_MAX`]; `records_changed` counts them all).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub would_change: Vec<WouldChange>,
     pub complete: bool,
     /// Records left for the next run because this one neared its deadline.
     pub records_deferred: usize,
@@ -189,12 +206,8 @@ impl Syncer {
             });
         }
         if let Some(ids) = &req.job_ids {
-            let seen: HashSet<&str> = records.iter().map(|r| r.job_id.as_str()).collect();
-            summary.not_found = ids
-                .iter()
-                .filter(|i| !seen.contains(i.as_str()))
-                .cloned()
-                .collect();
+            self.sort_unsynced_requests(ids, &records, &mut summary)
+                .await?;
         }
         if req.job_ids.is_none()
             && let Some(after) = self.store.resume_point().await?
@@ -220,6 +233,44 @@ impl Syncer {
         }
         self.finish(req, &run_id, clock, resume_after, summary)
             .await
+    }
+
+    /// Says which requested job_ids this run will not sync: those no record
+    /// has (`not_found`) and those whose record is final (`already_final`).
+    /// A malformed record is reported as such, not here.
+    async fn sort_unsynced_requests(
+        &self,
+        ids: &[String],
+        records: &[Record],
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let seen: HashSet<&str> = records
+            .iter()
+            .map(|r| r.job_id.as_str())
+            .chain(summary.malformed.iter().map(|m| m.job_id.as_str()))
+            .collect();
+        let unseen: Vec<String> = ids
+            .iter()
+            .filter(|i| !seen.contains(i.as_str()))
+            .cloned()
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let finals: HashSet<String> = self
+            .store
+            .final_job_ids(&unseen)
+            .await?
+            .into_iter()
+            .collect();
+        for id in unseen {
+            if finals.contains(&id) {
+                summary.already_final.push(id);
+            } else {
+                summary.not_found.push(id);
+            }
+        }
+        Ok(())
     }
 
     /// Observes, decides and writes one chunk of records.
@@ -262,6 +313,19 @@ impl Syncer {
             }
         }
         let written: Vec<String> = if req.dry_run {
+            let room = WOULD_CHANGE_MAX.saturating_sub(summary.would_change.len());
+            summary.would_change.extend(
+                records
+                    .iter()
+                    .filter_map(|r| Some((r, plans.get(r.job_id.as_str())?)))
+                    .take(room)
+                    .map(|(r, p)| WouldChange {
+                        job_id: r.job_id.clone(),
+                        from: r.status,
+                        to: p.transition().map_or(r.status, |(_, to, _)| to),
+                        reason: p.reason(),
+                    }),
+            );
             writes.into_iter().map(|w| w.job_id).collect()
         } else {
             let applied = self.store.apply(writes, run_id).await?;
@@ -521,8 +585,8 @@ pub async fn handle(
         errors = summary.errors.len(),
         malformed = summary.malformed.len(),
         elapsed_ms = summary.elapsed_ms,
-        phases_ms = ?summary.phases_ms,
-        transitions = ?summary.transitions,
+        phases_ms = %crate::telemetry::json(&summary.phases_ms),
+        transitions = %crate::telemetry::json(&summary.transitions),
         "sync run done"
     );
     Ok(summary)

@@ -15,7 +15,7 @@ use flink_job_sync::model::to_bson_date;
 pub struct Submission {
     pub job_id: String,
     /// A script in `tests/jobs/`.
-    pub script: &'static str,
+    pub script: String,
     /// `flink run -d` (the client returns once submitted) or not (the client,
     /// and so the pod, waits for the job).
     pub detached: bool,
@@ -62,14 +62,14 @@ pub async fn submit(
     records
         .insert_one(doc! {
             "job_id": &s.job_id, "status": "CREATED", "flink_job_id": null,
-            "submitted_at": to_bson_date(chrono::Utc::now()), "k8s_namespace": ns, "script": s.script,
+            "submitted_at": to_bson_date(chrono::Utc::now()), "k8s_namespace": ns, "script": &s.script,
         })
         .await
         .unwrap_or_else(|e| panic!("insert record {}: {e}", s.job_id));
     let jobs: Api<Job> = Api::namespaced(kube.clone(), ns);
     jobs.create(
         &PostParams::default(),
-        &flink_submit_job(&s.job_id, jobmanager, s.script, s.detached),
+        &flink_submit_job(&s.job_id, jobmanager, &s.script, s.detached),
     )
     .await
     .unwrap_or_else(|e| panic!("create Kubernetes Job {}: {e}", s.job_id));

@@ -32,22 +32,22 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
 
     let bounded = Submission {
         job_id: k8s_name("e2e-bounded"),
-        script: "bounded.py",
+        script: "bounded.py".into(),
         detached: true,
     };
     let runtime_fail = Submission {
         job_id: k8s_name("e2e-runtime-fail"),
-        script: "fails_at_runtime.py",
+        script: "fails_at_runtime.py".into(),
         detached: true,
     };
     let early_fail = Submission {
         job_id: k8s_name("e2e-early-fail"),
-        script: "fails_before_submit.py",
+        script: "fails_before_submit.py".into(),
         detached: true,
     };
     let streaming = Submission {
         job_id: k8s_name("e2e-streaming"),
-        script: "unbounded.py",
+        script: "unbounded.py".into(),
         detached: false,
     };
     for s in [&bounded, &runtime_fail, &early_fail, &streaming] {
@@ -79,6 +79,43 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
     let log_dir = std::env::temp_dir().join(&database);
     let watch = LambdaWatch::start(&env, &log_dir);
     let scheduled = workspace_root().join("events/scheduled.json");
+
+    // A misspelt key is refused by name before anything is read or written:
+    // it must never turn a dry run into a real run.
+    for (function, payload, key) in [
+        ("sync", serde_json::json!({"dryRun": true}), "dryRun"),
+        ("sync", serde_json::json!({"jobids": ["x"]}), "jobids"),
+        ("cleanup", serde_json::json!({"dryrun": true}), "dryrun"),
+    ] {
+        // `cargo lambda invoke` prints a function error as text, not JSON.
+        let answer = match watch.invoke(function, &payload) {
+            Ok(v) => panic!("{function} accepted {payload}: {v}"),
+            Err(e) => e,
+        };
+        assert!(
+            answer.contains("InputError")
+                && answer.contains(&format!("{key:?}"))
+                && answer.contains("\"dry_run\""),
+            "{function}: names the key and the accepted ones: {answer}"
+        );
+    }
+    let runs = stack
+        .mongo_client()
+        .await
+        .database(&database)
+        .collection::<Document>("flink_job_sync_runs");
+    assert_eq!(
+        runs.count_documents(doc! {}).await.expect("count runs"),
+        0,
+        "a refused payload starts no run"
+    );
+    for s in [&bounded, &runtime_fail, &early_fail, &streaming] {
+        assert_eq!(
+            record(&coll, &s.job_id).await.get_str("status").ok(),
+            Some("CREATED"),
+            "a refused payload changes no record"
+        );
+    }
 
     let expect = |doc: &Document, status: &str| doc.get_str("status").ok() == Some(status);
     eventually(
@@ -286,4 +323,45 @@ async fn store_secrets(stack: &Stack, database: &str) -> (String, String) {
         arns.push(out.arn().unwrap_or_default().to_string());
     }
     (arns[0].clone(), arns[1].clone())
+}
+
+/// A cold start that fails is reported through the Runtime API's init error
+/// endpoint: the invoker gets the reason at once, not after its timeout.
+#[tokio::test]
+async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
+    let stack = Stack::from_env();
+    let log_dir = std::env::temp_dir().join(unique_name("fjs_init_error"));
+    let healthy = |var: &str, value: &str| -> Vec<(String, String)> {
+        let mut env = vec![
+            ("MONGODB_URI".to_string(), stack.mongodb_uri.clone()),
+            ("FLINK_REST_URL".to_string(), stack.flink_rest_url.clone()),
+            ("KUBECONFIG".to_string(), stack.kubeconfig.clone()),
+        ];
+        env.retain(|(k, _)| k != var);
+        env.push((var.to_string(), value.to_string()));
+        env
+    };
+    let no_scheme = LambdaWatch::start(
+        &healthy("FLINK_REST_URL", "flink-jobmanager:8081"),
+        &log_dir,
+    );
+    let no_kubeconfig =
+        LambdaWatch::start(&healthy("KUBECONFIG", "/nonexistent/kubeconfig"), &log_dir);
+    let payload = serde_json::json!({"dry_run": true});
+    for (watch, function, error_type, names) in [
+        (&no_scheme, "sync", "ConfigError", "FLINK_REST_URL"),
+        (&no_scheme, "cleanup", "ConfigError", "FLINK_REST_URL"),
+        (&no_kubeconfig, "sync", "KubernetesError", "kubeconfig"),
+        (&no_kubeconfig, "cleanup", "KubernetesError", "kubeconfig"),
+    ] {
+        let answer = watch
+            .invoke(function, &payload)
+            .unwrap_or_else(|e| panic!("{function}: {e}"));
+        let message = answer["errorMessage"].as_str().unwrap_or_default();
+        assert_eq!(answer["errorType"], error_type, "{function}: {answer}");
+        assert!(
+            message.starts_with("cold start failed") && message.contains(names),
+            "{function}: the reason is in the answer: {message}"
+        );
+    }
 }

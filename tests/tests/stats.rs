@@ -121,4 +121,23 @@ async fn stats_cli_prints_a_table_and_json() {
     let (code, _, err) = run(&["--since", "yesterday"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--since"), "{err}");
+
+    // An unreachable MongoDB: the answer says why, not only what was tried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"));
+    let out = std::process::Command::new(&bin)
+        .env(
+            "MONGODB_URI",
+            format!("mongodb://127.0.0.1:{closed}/?serverSelectionTimeoutMS=300"),
+        )
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("mongodb: aggregating") && err.contains("server selection"),
+        "the cause follows the context: {err}"
+    );
 }

@@ -389,6 +389,44 @@ async fn dry_run_reports_changes_and_writes_nothing() {
     );
     let runs = s.db.collection::<Document>("flink_job_sync_runs");
     assert_eq!(runs.count_documents(doc! {}).await.expect("count"), 0);
+    let listed = &summary.would_change;
+    assert_eq!(listed.len(), 1, "{summary:?}");
+    assert_eq!(
+        (listed[0].job_id.as_str(), listed[0].from, listed[0].to),
+        ("dry-1", Status::Created, Status::Failed)
+    );
+    assert!(
+        listed[0].reason.contains("failed") && listed[0].reason.contains("learned from kubernetes"),
+        "the reason says why: {:?}",
+        listed[0].reason
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_lists_at_most_a_hundred_records_and_counts_them_all() {
+    let s = real_flink().await;
+    let ids: Vec<String> = (0..105).map(|i| format!("many-{i:03}")).collect();
+    for id in &ids {
+        // Long gone without a Job: each fails on the grace rule alone.
+        s.insert(created(id, 24 * 60)).await;
+    }
+    let summary = s
+        .sync_with(SyncRequest {
+            job_ids: None,
+            dry_run: true,
+        })
+        .await;
+    assert_eq!(summary.records_changed, 105);
+    assert_eq!(summary.would_change.len(), 100);
+    let reason = &summary.would_change[0].reason;
+    assert!(
+        reason.contains("1d after submission (grace 10m)"),
+        "the reason says how long the record really waited: {reason}"
+    );
+    assert_eq!(
+        s.record("many-000").await.get_str("status").ok(),
+        Some("CREATED")
+    );
 }
 
 #[tokio::test]
@@ -407,6 +445,22 @@ async fn job_ids_limit_the_run_to_those_records() {
         .await;
     assert_eq!(summary.records_checked, 1);
     assert_eq!(summary.not_found, vec!["zzz".to_string()]);
+    assert!(summary.already_final.is_empty(), "{summary:?}");
+    assert!(
+        summary.would_change.is_empty(),
+        "only dry runs list changes"
+    );
+    let again = s
+        .sync_with(SyncRequest {
+            job_ids: Some(vec!["a-1".into(), "zzz".into()]),
+            dry_run: false,
+        })
+        .await;
+    assert_eq!(
+        (again.not_found, again.already_final),
+        (vec!["zzz".to_string()], vec!["a-1".to_string()]),
+        "a record that is now final is told apart from one that does not exist"
+    );
     assert_eq!(
         s.record("a-1").await.get_str("status").ok(),
         Some(Status::Failed.as_str())

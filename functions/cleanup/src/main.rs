@@ -3,15 +3,23 @@
 //! pod log. All logic lives in the `flink-job-sync` crate.
 
 use flink_job_sync::cleanup::{Cleaner, handle};
-use flink_job_sync::{Config, telemetry};
+use flink_job_sync::{Config, lambda, telemetry};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+/// Reads the configuration once and builds every client once.
+async fn init() -> Result<Cleaner, flink_job_sync::Error> {
+    let mut config = Config::from_env()?;
+    flink_job_sync::aws::resolve_secrets(&mut config).await?;
+    Cleaner::from_config(&config).await
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let mut config = Config::from_env()?;
-    flink_job_sync::aws::resolve_secrets(&mut config).await?;
-    let cleaner = Cleaner::from_config(&config).await?;
+    let cleaner = match init().await {
+        Ok(c) => c,
+        Err(e) => return Err(lambda::fail_init(e).await.into()),
+    };
     let cleaner = &cleaner;
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         handle(cleaner, event.payload).await

@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use flink_job_sync::error::chain;
 use flink_job_sync::stats::{Window, compute, render};
 use flink_job_sync::{Config, store::Store};
 
@@ -42,14 +43,14 @@ async fn main_inner() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let mut cfg = Config::from_env().map_err(|e| e.to_string())?;
+    let mut cfg = Config::from_env().map_err(|e| chain(&e))?;
     flink_job_sync::aws::resolve_secrets(&mut cfg)
         .await
-        .map_err(|e| e.to_string())?;
-    let store = Store::connect(&cfg).await.map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
+    let store = Store::connect(&cfg).await.map_err(|e| chain(&e))?;
     let stats = compute(store.records(), &window)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     if json {
         println!(
             "{}",

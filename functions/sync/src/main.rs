@@ -3,15 +3,23 @@
 //! `flink-job-sync` crate; this only wires it to the Lambda runtime.
 
 use flink_job_sync::sync::{Syncer, handle, stop_at};
-use flink_job_sync::{Config, telemetry};
+use flink_job_sync::{Config, lambda, telemetry};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+/// Reads the configuration once and builds every client once.
+async fn init() -> Result<Syncer, flink_job_sync::Error> {
+    let mut config = Config::from_env()?;
+    flink_job_sync::aws::resolve_secrets(&mut config).await?;
+    Syncer::from_config(config).await
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let mut config = Config::from_env()?;
-    flink_job_sync::aws::resolve_secrets(&mut config).await?;
-    let syncer = Syncer::from_config(config).await?;
+    let syncer = match init().await {
+        Ok(s) => s,
+        Err(e) => return Err(lambda::fail_init(e).await.into()),
+    };
     let syncer = &syncer;
     run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

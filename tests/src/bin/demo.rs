@@ -29,22 +29,22 @@ async fn main() {
     let fleet = [
         Submission {
             job_id: k8s_name("demo-bounded"),
-            script: "bounded.py",
+            script: "bounded.py".into(),
             detached: true,
         },
         Submission {
             job_id: k8s_name("demo-fails-at-runtime"),
-            script: "fails_at_runtime.py",
+            script: "fails_at_runtime.py".into(),
             detached: true,
         },
         Submission {
             job_id: k8s_name("demo-fails-before-submit"),
-            script: "fails_before_submit.py",
+            script: "fails_before_submit.py".into(),
             detached: true,
         },
         Submission {
             job_id: k8s_name("demo-streaming"),
-            script: "unbounded.py",
+            script: "unbounded.py".into(),
             detached: false,
         },
     ];
