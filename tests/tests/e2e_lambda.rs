@@ -365,3 +365,73 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
         );
     }
 }
+
+/// `scripts/submit` (the `submit` binary) does what the data platform does:
+/// a CREATED record, then a Kubernetes Job running `flink run -d -py`.
+#[tokio::test]
+async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
+    let stack = Stack::from_env();
+    let database = unique_name("fjs_submit");
+    let bin = workspace_root().join("target/debug/submit");
+    let submit = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .env("MONGODB_DATABASE", &database)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "running {} (cargo build -p flink-job-sync-tests --bins): {e}",
+                    bin.display()
+                )
+            })
+    };
+    let coll = stack
+        .mongo_client()
+        .await
+        .database(&database)
+        .collection::<Document>("flink_jobs");
+
+    let refused = submit(&["no_such_job.py"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bounded.py"),
+        "lists the scripts there are: {err}"
+    );
+    let bad_name = submit(&["bounded.py", "--job-id", "Not_A_Name"]);
+    assert_eq!(bad_name.status.code(), Some(2));
+    assert_eq!(
+        coll.count_documents(doc! {}).await.expect("count"),
+        0,
+        "nothing written"
+    );
+
+    let job_id = k8s_name("submitted");
+    let out = submit(&["bounded.py", "--job-id", &job_id]);
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains(&job_id), "{printed}");
+    let r = record(&coll, &job_id).await;
+    assert_eq!(r.get_str("status").ok(), Some("CREATED"));
+    assert_eq!(r.get("flink_job_id"), Some(&mongodb::bson::Bson::Null));
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(stack.kube_client().await, NS);
+    let job = jobs
+        .get(&job_id)
+        .await
+        .unwrap_or_else(|e| panic!("the Kubernetes Job {job_id}: {e}"));
+    let args = job
+        .spec
+        .and_then(|s| s.template.spec)
+        .and_then(|p| p.containers.into_iter().next())
+        .and_then(|c| c.args)
+        .unwrap_or_default();
+    assert!(
+        args.contains(&"-d".to_string()) && args.contains(&"/opt/jobs/bounded.py".to_string()),
+        "{args:?}"
+    );
+}
