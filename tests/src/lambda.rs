@@ -14,6 +14,10 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Longest wait for one invocation's answer (a cold build of a function
+/// under the watch included).
+const INVOKE_TIMEOUT_SECS: &str = "300";
+
 fn cargo_lambda_hint() -> String {
     "cargo-lambda is not on PATH: run scripts/install and put its venv first on PATH (eval \"$(scripts/stack up)\" does)"
         .to_string()
@@ -88,9 +92,13 @@ impl LambdaWatch {
         function: &str,
         data_file: &Path,
     ) -> Result<serde_json::Value, String> {
-        let out = Command::new("cargo")
+        // An invocation the emulator never answers must fail the test, not
+        // hang the suite: coreutils' timeout ends it.
+        let out = Command::new("timeout")
             .current_dir(workspace_root())
             .args([
+                INVOKE_TIMEOUT_SECS,
+                "cargo",
                 "lambda",
                 "invoke",
                 function,
@@ -104,6 +112,12 @@ impl LambdaWatch {
             .output()
             .map_err(|e| format!("running cargo lambda invoke: {e}; {}", cargo_lambda_hint()))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
+        if out.status.code() == Some(124) {
+            return Err(format!(
+                "invoke {function}: no answer within {INVOKE_TIMEOUT_SECS} s; log {}",
+                self.log.display()
+            ));
+        }
         if !out.status.success() {
             return Err(format!(
                 "invoke {function} failed: {stdout}{}",

@@ -341,19 +341,40 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
         env.push((var.to_string(), value.to_string()));
         env
     };
-    let no_scheme = LambdaWatch::start(
-        &healthy("FLINK_REST_URL", "flink-jobmanager:8081"),
-        &log_dir,
-    );
-    let no_kubeconfig =
-        LambdaWatch::start(&healthy("KUBECONFIG", "/nonexistent/kubeconfig"), &log_dir);
     let payload = serde_json::json!({"dry_run": true});
-    for (watch, function, error_type, names) in [
-        (&no_scheme, "sync", "ConfigError", "FLINK_REST_URL"),
-        (&no_scheme, "cleanup", "ConfigError", "FLINK_REST_URL"),
-        (&no_kubeconfig, "sync", "KubernetesError", "kubeconfig"),
-        (&no_kubeconfig, "cleanup", "KubernetesError", "kubeconfig"),
+    for (function, var, value, error_type, names) in [
+        (
+            "sync",
+            "FLINK_REST_URL",
+            "flink-jobmanager:8081",
+            "ConfigError",
+            "FLINK_REST_URL",
+        ),
+        (
+            "cleanup",
+            "FLINK_REST_URL",
+            "flink-jobmanager:8081",
+            "ConfigError",
+            "FLINK_REST_URL",
+        ),
+        (
+            "sync",
+            "KUBECONFIG",
+            "/nonexistent/kubeconfig",
+            "KubernetesError",
+            "kubeconfig",
+        ),
+        (
+            "cleanup",
+            "KUBECONFIG",
+            "/nonexistent/kubeconfig",
+            "KubernetesError",
+            "kubeconfig",
+        ),
     ] {
+        // One emulator per function, as on AWS: cargo-lambda's watch can
+        // lose a second function's init error while it reaps the first.
+        let watch = LambdaWatch::start(&healthy(var, value), &log_dir);
         let answer = watch
             .invoke(function, &payload)
             .unwrap_or_else(|e| panic!("{function}: {e}"));

@@ -82,10 +82,19 @@ fn sync_timeout_is_below_its_shortest_schedule_period_and_runs_alone() {
         "sync may run every minute; its timeout is {timeout}s"
     );
     assert_eq!(sync["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    // Deployed on arm64; `Architecture=x86_64` builds and invokes locally.
     assert_eq!(
         t["Globals"]["Function"]["Architectures"][0].as_str(),
-        Some("arm64")
+        Some("Architecture"),
+        "the architecture is the template's parameter"
     );
+    let arch = &t["Parameters"]["Architecture"];
+    assert_eq!(arch["Default"].as_str(), Some("arm64"));
+    let allowed: Vec<&str> = arch["AllowedValues"]
+        .as_sequence()
+        .map(|s| s.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(allowed, ["arm64", "x86_64"]);
     assert_eq!(
         t["Globals"]["Function"]["Runtime"].as_str(),
         Some("provided.al2023")
