@@ -345,7 +345,11 @@ impl Syncer {
             if let Some((from, to, source)) =
                 plans.get(job_id.as_str()).and_then(|p| p.transition())
             {
-                tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status changed");
+                if req.dry_run {
+                    tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status would change (dry run)");
+                } else {
+                    tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status changed");
+                }
                 *summary
                     .transitions
                     .entry(format!("{from}->{to}"))

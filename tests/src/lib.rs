@@ -7,6 +7,7 @@ pub mod faultrig;
 pub mod fleet;
 pub mod flinkfake;
 pub mod lambda;
+pub mod samlocal;
 pub mod scenario;
 pub mod schedule;
 pub mod stack;
