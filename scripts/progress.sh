@@ -10,6 +10,9 @@ elapsed() {
   printf '%dm%02ds' $((s / 60)) $((s % 60))
 }
 
+# secs_since T0: seconds since T0 (from `date +%s%N`), e.g. 22.7.
+secs_since() { local d=$((($(date +%s%N) - $1) / 100000000)); echo "$((d / 10)).$((d % 10))"; }
+
 # step WORDS...: a heading on stderr, stamped with the elapsed time.
 step() { printf '\n== [%s] %s\n' "$(elapsed)" "$*" >&2; }
 

@@ -32,7 +32,12 @@ async fn post_init_error(api: &str, diagnostic: &lambda_runtime::Diagnostic) -> 
         "errorType": diagnostic.error_type,
         "errorMessage": diagnostic.error_message,
     });
-    let answer = reqwest::Client::new()
+    // The Runtime API is on this host: never through an HTTP(S)_PROXY.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| chain(&e))?;
+    let answer = client
         .post(url)
         .header("Lambda-Runtime-Function-Error-Type", &diagnostic.error_type)
         .json(&body)

@@ -151,6 +151,39 @@ mod tests {
     }
 
     #[test]
+    fn each_request_accepts_exactly_its_listed_keys() {
+        use crate::cleanup::CleanupRequest;
+        use crate::sync::SyncRequest;
+        // Every listed key set: a key listed but not a field would be refused
+        // by serde, a field not listed by `parse`.
+        let sync = json!({"job_ids": ["a"], "dry_run": true});
+        let keys: Vec<&str> = sync
+            .as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(keys.len(), SyncRequest::KEYS.len());
+        assert!(keys.iter().all(|k| SyncRequest::KEYS.contains(k)));
+        assert_eq!(
+            SyncRequest::from_payload(&sync).map_err(|e| e.to_string()),
+            Ok(SyncRequest {
+                job_ids: Some(vec!["a".into()]),
+                dry_run: true
+            })
+        );
+        assert_eq!(CleanupRequest::KEYS, ["dry_run"]);
+        assert_eq!(
+            parse::<CleanupRequest>(&json!({"dry_run": true}), &CleanupRequest::KEYS)
+                .map_err(|e| e.to_string()),
+            Ok(CleanupRequest { dry_run: true })
+        );
+        let empty = SyncRequest::from_payload(&json!({"job_ids": []}));
+        assert!(
+            empty.is_err_and(|e| e.to_string().contains("empty")),
+            "an empty list is refused"
+        );
+    }
+
+    #[test]
     fn accepted_keys_are_read_and_wrong_types_named() {
         assert_eq!(
             parse_req(json!({"dry_run": true, "job_ids": ["a"]})),

@@ -39,6 +39,12 @@ impl SyncRequest {
     pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
         let req: SyncRequest = crate::payload::parse(v, &SyncRequest::KEYS)?;
         if let Some(ids) = &req.job_ids {
+            if ids.is_empty() {
+                return Err(Error::Input(
+                    "payload: job_ids is empty (leave it out to sync every non-final record)"
+                        .into(),
+                ));
+            }
             if ids.len() > 10_000 {
                 return Err(Error::Input(
                     "payload: job_ids holds more than 10000 entries".into(),
@@ -46,7 +52,7 @@ impl SyncRequest {
             }
             if ids.iter().any(|i| i.is_empty() || i.len() > 512) {
                 return Err(Error::Input(
-                    "payload: job_ids entries must be 1 to 512 characters".into(),
+                    "payload: job_ids entries must be 1 to 512 bytes".into(),
                 ));
             }
         }

@@ -24,8 +24,11 @@ pub fn init() {
     // `--concurrency`), and the runtime then warns on every cold start that
     // it runs invocations one at a time. One at a time is what these
     // functions want (a second concurrent sync would only race the first),
-    // so at 1 the warning says nothing; a larger value still warns.
+    // so at 1 the warning says nothing; a larger value still warns. It is the
+    // only warning of that module on the sequential path, and a RUST_LOG the
+    // user set is left as it is.
     if std::env::var("AWS_LAMBDA_MAX_CONCURRENCY").is_ok_and(|v| v.trim() == "1")
+        && std::env::var_os("RUST_LOG").is_none()
         && let Ok(quiet) = "lambda_runtime::runtime=error".parse()
     {
         filter = filter.add_directive(quiet);

@@ -393,7 +393,7 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
 async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
     let stack = Stack::from_env();
     let database = unique_name("fjs_submit");
-    let bin = workspace_root().join("target/debug/submit");
+    let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_submit"));
     let submit = |args: &[&str]| {
         std::process::Command::new(&bin)
             .args(args)
@@ -426,6 +426,8 @@ async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
         0,
         "nothing written"
     );
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(stack.kube_client().await, NS);
 
     let job_id = k8s_name("submitted");
     let out = submit(&["bounded.py", "--job-id", &job_id]);
@@ -439,8 +441,19 @@ async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
     let r = record(&coll, &job_id).await;
     assert_eq!(r.get_str("status").ok(), Some("CREATED"));
     assert_eq!(r.get("flink_job_id"), Some(&mongodb::bson::Bson::Null));
-    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
-        kube::Api::namespaced(stack.kube_client().await, NS);
+    let again = submit(&["bounded.py", "--job-id", &job_id]);
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "a name already taken is refused"
+    );
+    assert_eq!(
+        coll.count_documents(doc! {"job_id": &job_id})
+            .await
+            .expect("count"),
+        1,
+        "and writes no second record"
+    );
     let job = jobs
         .get(&job_id)
         .await

@@ -118,6 +118,31 @@ async fn run() -> Result<(), String> {
         .await
         .database(&args.database)
         .collection::<Document>("flink_jobs");
+    // Nothing half done: a name already taken is refused before anything is
+    // written, so a failed submit never leaves a record without its Job.
+    let existing = records
+        .count_documents(mongodb::bson::doc! {"job_id": &job_id})
+        .await
+        .map_err(|e| format!("MongoDB at MONGODB_URI: {e}"))?;
+    if existing > 0 {
+        return Err(format!(
+            "a record with job_id {job_id:?} already exists in {}.flink_jobs",
+            args.database
+        ));
+    }
+    let kube = stack.kube_client().await;
+    let jobs: kube::Api<k8s_openapi::api::batch::v1::Job> =
+        kube::Api::namespaced(kube.clone(), &args.namespace);
+    match jobs.get_opt(&job_id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => {
+            return Err(format!(
+                "a Kubernetes Job {job_id:?} already exists in namespace {}",
+                args.namespace
+            ));
+        }
+        Err(e) => return Err(format!("the Kubernetes API at KUBECONFIG: {e}")),
+    }
     let submission = Submission {
         job_id: job_id.clone(),
         script: args.script.clone(),
