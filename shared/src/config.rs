@@ -84,6 +84,19 @@ impl Config {
                     .map_err(|_| Error::config(k, format!("must be a whole number, got {v:?}"))),
             }
         };
+        // A value outside what the product can honour is an error naming the
+        // variable and the range, never silently moved into it.
+        let ranged = |k: &str, d: u64, lo: u64, hi: u64| -> Result<u64, Error> {
+            let v = number(k, d)?;
+            if (lo..=hi).contains(&v) {
+                Ok(v)
+            } else {
+                Err(Error::config(
+                    k,
+                    format!("must be between {lo} and {hi}, got {v}"),
+                ))
+            }
+        };
         let flag = |k: &str| -> Result<bool, Error> {
             match var(k).as_deref() {
                 None | Some("false") => Ok(false),
@@ -134,14 +147,15 @@ impl Config {
                 "is not a Kubernetes namespace name",
             ));
         }
-        let secs = |k: &str, d: u64| number(k, d).map(|s| chrono::Duration::seconds(s as i64));
+        const YEAR_SECONDS: u64 = 366 * 24 * 3600;
+        let secs = |k: &str, d: u64| {
+            ranged(k, d, 0, YEAR_SECONDS).map(|s| chrono::Duration::seconds(s as i64))
+        };
         let rules = Rules {
             job_not_found_grace: secs("JOB_NOT_FOUND_GRACE_SECONDS", 600)?,
             pod_waiting_grace: secs("POD_WAITING_GRACE_SECONDS", 300)?,
-            missing_threshold: u32::try_from(number("FLINK_MISSING_THRESHOLD", 3)?.max(1))
-                .map_err(|_| Error::config("FLINK_MISSING_THRESHOLD", "is too large"))?,
-            reason_max_bytes: number("STATUS_REASON_MAX_BYTES", 2048)?.clamp(64, 64 * 1024)
-                as usize,
+            missing_threshold: ranged("FLINK_MISSING_THRESHOLD", 3, 1, 1000)? as u32,
+            reason_max_bytes: ranged("STATUS_REASON_MAX_BYTES", 2048, 64, 64 * 1024)? as usize,
         };
         Ok(Config {
             mongodb_uri: Secret::new(mongodb_uri),
@@ -153,25 +167,28 @@ impl Config {
             runs_collection: or("MONGODB_RUNS_COLLECTION", "flink_job_sync_runs"),
             flink_rest_url,
             flink_history_url,
-            flink_timeout: Duration::from_millis(number("FLINK_TIMEOUT_MS", 5000)?),
+            flink_timeout: Duration::from_millis(ranged("FLINK_TIMEOUT_MS", 5000, 100, 600_000)?),
             flink_tls_insecure: flag("FLINK_TLS_INSECURE")?,
             k8s_namespace,
             k8s_job_selector: or("K8S_JOB_SELECTOR", "app=flink-python-job"),
-            k8s_timeout: Duration::from_millis(number("K8S_TIMEOUT_MS", 10000)?),
-            log_tail_lines: number("LOG_TAIL_LINES", 500)?.clamp(1, 100_000) as i64,
-            log_limit_bytes: number("LOG_LIMIT_BYTES", 256 * 1024)?.clamp(1024, 16 * 1024 * 1024)
-                as i64,
-            log_concurrency: number("LOG_CONCURRENCY", 8)?.clamp(1, 64) as usize,
+            k8s_timeout: Duration::from_millis(ranged("K8S_TIMEOUT_MS", 10000, 100, 600_000)?),
+            log_tail_lines: ranged("LOG_TAIL_LINES", 500, 1, 100_000)? as i64,
+            log_limit_bytes: ranged("LOG_LIMIT_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024)? as i64,
+            log_concurrency: ranged("LOG_CONCURRENCY", 8, 1, 64)? as usize,
             event_bus_name: var("EVENT_BUS_NAME"),
             event_source: or("EVENT_SOURCE", "flink-job-sync"),
-            chunk_size: number("SYNC_CHUNK_SIZE", 1000)?.clamp(1, 100_000) as usize,
-            history_max: number("STATUS_HISTORY_MAX", 50)?.clamp(1, 1000) as usize,
+            chunk_size: ranged("SYNC_CHUNK_SIZE", 1000, 1, 100_000)? as usize,
+            history_max: ranged("STATUS_HISTORY_MAX", 50, 1, 1000)? as usize,
             rules,
             cleanup: CleanupRules {
-                min_age: chrono::Duration::hours(number("CLEANUP_MIN_AGE_HOURS", 24)? as i64),
-                max_evidence_age: chrono::Duration::hours(number(
+                min_age: chrono::Duration::hours(
+                    ranged("CLEANUP_MIN_AGE_HOURS", 24, 0, 87_600)? as i64
+                ),
+                max_evidence_age: chrono::Duration::hours(ranged(
                     "CLEANUP_MAX_EVIDENCE_AGE_HOURS",
                     168,
+                    1,
+                    87_600,
                 )? as i64),
             },
         })
@@ -234,6 +251,41 @@ mod tests {
         assert!(e.to_string().contains("FLINK_TIMEOUT_MS"), "{e}");
         let c = Config::from_lookup(lookup(&BASE)).expect("valid");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_naming_the_variable_and_range() {
+        for (var, value, range) in [
+            ("LOG_CONCURRENCY", "0", "between 1 and 64"),
+            ("LOG_CONCURRENCY", "65", "between 1 and 64"),
+            ("FLINK_MISSING_THRESHOLD", "0", "between 1 and 1000"),
+            ("STATUS_REASON_MAX_BYTES", "10", "between 64 and 65536"),
+            ("SYNC_CHUNK_SIZE", "0", "between 1 and 100000"),
+            ("FLINK_TIMEOUT_MS", "0", "between 100 and 600000"),
+            (
+                "JOB_NOT_FOUND_GRACE_SECONDS",
+                "99999999999999",
+                "between 0 and 31622400",
+            ),
+            (
+                "CLEANUP_MIN_AGE_HOURS",
+                "99999999999",
+                "between 0 and 87600",
+            ),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((var, value));
+            let e = Config::from_lookup(lookup(&pairs)).expect_err("out of range");
+            let e = e.to_string();
+            assert!(
+                e.contains(var) && e.contains(range) && e.contains(value),
+                "{e}"
+            );
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("LOG_CONCURRENCY", "64"), ("CLEANUP_MIN_AGE_HOURS", "0")]);
+        let c = Config::from_lookup(lookup(&pairs)).expect("the bounds themselves are accepted");
+        assert_eq!(c.log_concurrency, 64);
     }
 
     #[test]

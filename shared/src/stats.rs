@@ -1,4 +1,4 @@
-//! The monitoring queries of the user's note, as MongoDB aggregations (the
+//! The monitoring queries of the design note, as MongoDB aggregations (the
 //! server does the counting; nothing is loaded into memory): status
 //! distribution, duration of FINISHED jobs, failure rate; optionally within a
 //! window on `submitted_at`.

@@ -1,5 +1,5 @@
 //! The fleet-scale benchmark (`scripts/bench`): for each fleet size, the
-//! product's sync run against (1) the per-record algorithm of the user's note
+//! product's sync run against (1) the per-record algorithm of the design note
 //! and (2) the floor, the bare minimal calls for the same changes; all on the
 //! same generated data, on the stack's MongoDB, an in-process Kubernetes API
 //! emulator and a fast in-process Flink REST stand-in that counts requests.
@@ -380,7 +380,7 @@ impl Bench {
         }
         let wall = start.elapsed();
         self.measure(
-            "per-record (user's note)",
+            "per-record (design note)",
             wall,
             self.counts.take_all(),
             None,

@@ -1,4 +1,4 @@
-//! Kubernetes API emulator (see issue 2): serves the subset of the Kubernetes
+//! Kubernetes API emulator: serves the subset of the Kubernetes
 //! API that flink-job-sync, kube-rs and kubectl use, optionally running Jobs
 //! as local processes.
 
