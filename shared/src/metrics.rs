@@ -5,25 +5,19 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::model::System;
 use crate::sync::Summary;
 
 pub const NAMESPACE: &str = "FlinkJobSync";
 
-/// Errors of a run by the system that caused them.
+/// Errors of a run by the system that caused them: (Flink, Kubernetes, MongoDB).
 pub fn errors_by_kind(summary: &Summary) -> (usize, usize, usize) {
-    let mut flink = 0;
-    let mut kube = 0;
-    let mut mongo = 0;
-    for e in &summary.errors {
-        if e.error.starts_with("flink:") {
-            flink += 1;
-        } else if e.error.starts_with("kubernetes:") {
-            kube += 1;
-        } else {
-            mongo += 1;
-        }
-    }
-    (flink, kube, mongo)
+    let count = |system: System| summary.errors.iter().filter(|e| e.system == system).count();
+    (
+        count(System::Flink),
+        count(System::Kubernetes),
+        count(System::MongoDb),
+    )
 }
 
 /// The EMF document for a run. `lag_seconds`: time since the start of the
@@ -116,11 +110,14 @@ mod tests {
         s.transitions.insert("RUNNING->FAILED".into(), 2);
         s.errors.push(RecordError {
             job_id: "a".into(),
+            system: System::Flink,
             error: "flink: HTTP 503".into(),
         });
         s.errors.push(RecordError {
             job_id: "b".into(),
-            error: "kubernetes: down".into(),
+            system: System::Kubernetes,
+            // The text does not decide the count: the system does.
+            error: "HTTP 503 from somewhere".into(),
         });
         let v = emf(&s, Some(180.0), Utc::now());
         assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], NAMESPACE);

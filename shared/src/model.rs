@@ -63,6 +63,32 @@ impl fmt::Display for Status {
     }
 }
 
+/// The system a per-record error comes from. It names the error in
+/// `sync_error` (`"flink: ..."`) and the run's answer (`"system"`), and the
+/// metrics count errors by it; no one reads it back out of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum System {
+    Flink,
+    Kubernetes,
+    MongoDb,
+}
+
+impl System {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            System::Flink => "flink",
+            System::Kubernetes => "kubernetes",
+            System::MongoDb => "mongodb",
+        }
+    }
+}
+
+impl serde::Serialize for System {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// Maps Flink's job state to a record status; `None` for a state this version
 /// does not know, which then changes nothing but `flink_state`.
 pub fn status_for_flink_state(state: &str) -> Option<Status> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::model::{FlinkJobId, Record, Status, status_for_flink_state, truncate};
+use crate::model::{FlinkJobId, Record, Status, System, status_for_flink_state, truncate};
 
 /// Tunables of the rule.
 #[derive(Debug, Clone)]
@@ -155,8 +155,27 @@ pub enum Change {
     Duration(f64),
     StatusReason(String),
     /// `None` clears it.
-    SyncError(Option<String>),
+    SyncError(Option<SyncError>),
     MissingCount(u32),
+}
+
+/// Why a record could not be observed this run: which system failed, and
+/// the text stored in `sync_error` (`"flink: HTTP 503 ..."`, bounded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncError {
+    pub system: System,
+    pub text: String,
+}
+
+impl SyncError {
+    /// `"<system>: <detail>"`, at most `max_bytes`.
+    pub fn new(system: System, detail: &str, max_bytes: usize) -> SyncError {
+        let text = format!("{}: {detail}", system.as_str());
+        SyncError {
+            system,
+            text: truncate(&text, max_bytes).to_string(),
+        }
+    }
 }
 
 /// The plan for one record: the changes (empty when nothing new was learned),
@@ -201,7 +220,7 @@ impl Plan {
                 Change::EndTime(_) => "end time".to_string(),
                 Change::Duration(secs) => format!("duration {secs}s"),
                 Change::StatusReason(_) => continue,
-                Change::SyncError(Some(e)) => format!("sync_error: {e}"),
+                Change::SyncError(Some(e)) => format!("sync_error: {}", e.text),
                 Change::SyncError(None) => "sync_error cleared".to_string(),
                 Change::MissingCount(0) => "found on Flink again".to_string(),
                 Change::MissingCount(n) => format!("not on Flink ({n} consecutive checks)"),
@@ -251,7 +270,7 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
     if record.flink_job_id.is_none() {
         match &observed.k8s {
             None => {}
-            Some(K8sFacts::Unavailable(e)) => b.error = Some(format!("kubernetes: {e}")),
+            Some(K8sFacts::Unavailable(e)) => b.error = Some((System::Kubernetes, e.clone())),
             Some(K8sFacts::NoJob) => {
                 let waited = record.submitted().map(|s| now - s);
                 if let Some(waited) = waited.filter(|w| *w > rules.job_not_found_grace) {
@@ -270,7 +289,7 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
     if follow_flink {
         match &observed.flink {
             None => {}
-            Some(FlinkFacts::Unavailable(e)) => b.error = Some(format!("flink: {e}")),
+            Some(FlinkFacts::Unavailable(e)) => b.error = Some((System::Flink, e.clone())),
             Some(FlinkFacts::Missing) => {
                 let misses = record.flink_missing_count.saturating_add(1);
                 b.plan.changes.push(Change::MissingCount(misses));
@@ -297,7 +316,8 @@ struct Builder<'a> {
     rules: &'a Rules,
     plan: Plan,
     status: Status,
-    error: Option<String>,
+    /// Which system could not be observed, and how.
+    error: Option<(System, String)>,
 }
 
 impl Builder<'_> {
@@ -346,9 +366,9 @@ impl Builder<'_> {
                 return true;
             }
             LogFacts::Unreadable(e) => {
-                self.error = Some(format!(
-                    "kubernetes: reading the log of Job {}: {e}",
-                    job.name
+                self.error = Some((
+                    System::Kubernetes,
+                    format!("reading the log of Job {}: {e}", job.name),
                 ));
                 return false;
             }
@@ -438,10 +458,11 @@ impl Builder<'_> {
     }
 
     fn finish(mut self) -> Plan {
+        let max = self.rules.reason_max_bytes;
         let error = self
             .error
-            .map(|e| truncate(&e, self.rules.reason_max_bytes).to_string());
-        if error != self.record.sync_error {
+            .map(|(system, detail)| SyncError::new(system, &detail, max));
+        if error.as_ref().map(|e| e.text.as_str()) != self.record.sync_error.as_deref() {
             self.plan.changes.push(Change::SyncError(error));
         }
         self.plan

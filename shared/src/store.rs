@@ -495,7 +495,7 @@ pub fn write_for(
                 set.insert("status_reason", r.as_str());
             }
             Change::SyncError(Some(e)) => {
-                set.insert("sync_error", e.as_str());
+                set.insert("sync_error", e.text.as_str());
             }
             Change::SyncError(None) => {
                 unset.insert("sync_error", "");

@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::events::{self, Publisher};
 use crate::flink::FlinkClient;
 use crate::k8s::{CondensedJob, KubeObserver};
-use crate::model::{FlinkJobId, Record, Status, to_bson_date};
+use crate::model::{FlinkJobId, Record, Status, System, to_bson_date};
 use crate::plan::{self, FlinkFacts, K8sFacts, Observed, Plan};
 use crate::store::{self, Store, Write};
 
@@ -73,8 +73,17 @@ pub struct WouldChange {
     pub reason: String,
 }
 
+/// A record this run could not observe or write: the system that failed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RecordError {
+    pub job_id: String,
+    pub system: System,
+    pub error: String,
+}
+
+/// A record this run could not read (named by `job_id`, else `_id`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MalformedReport {
     pub job_id: String,
     pub error: String,
 }
@@ -89,7 +98,7 @@ pub struct Summary {
     /// `"FROM->TO"` → count.
     pub transitions: BTreeMap<String, usize>,
     pub conflicts: usize,
-    pub malformed: Vec<RecordError>,
+    pub malformed: Vec<MalformedReport>,
     pub errors: Vec<RecordError>,
     /// Requested job_ids that no record has.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -206,7 +215,7 @@ impl Syncer {
         summary.phases_ms.read = ms_since(read_started);
         for e in malformed {
             tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
-            summary.malformed.push(RecordError {
+            summary.malformed.push(MalformedReport {
                 job_id: e.id,
                 error: e.problem,
             });
@@ -302,7 +311,8 @@ impl Syncer {
                 if let plan::Change::SyncError(Some(e)) = c {
                     summary.errors.push(RecordError {
                         job_id: record.job_id.clone(),
-                        error: e.clone(),
+                        system: e.system,
+                        error: e.text.clone(),
                     });
                 }
             }
@@ -342,6 +352,7 @@ impl Syncer {
             for (job_id, e) in applied.failed {
                 summary.errors.push(RecordError {
                     job_id,
+                    system: System::MongoDb,
                     error: format!("MongoDB refused the write: {e}"),
                 });
             }

@@ -1,10 +1,10 @@
 //! The sync rule, row by row, without I/O: facts in, changes out.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use flink_job_sync::model::{FlinkJobId, Record, Status};
+use flink_job_sync::model::{FlinkJobId, Record, Status, System};
 use flink_job_sync::plan::{
     Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Rules, Source,
-    Waiting, decide,
+    SyncError, Waiting, decide,
 };
 use flink_job_sync::store::write_for;
 use mongodb::bson::{Bson, doc};
@@ -251,7 +251,8 @@ fn jobid_found_while_pod_still_runs_with_flink_down_is_kept_with_an_error() {
     assert!(
         p.changes
             .iter()
-            .any(|c| matches!(c, Change::SyncError(Some(e)) if e.starts_with("flink: "))),
+            .any(|c| matches!(c, Change::SyncError(Some(e))
+                if e.system == System::Flink && e.text.starts_with("flink: "))),
         "{p:?}"
     );
 }
@@ -415,7 +416,8 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
         assert!(
             p.changes
                 .iter()
-                .any(|c| matches!(c, Change::SyncError(Some(e)) if e.starts_with("kubernetes: ")))
+                .any(|c| matches!(c, Change::SyncError(Some(e))
+                    if e.system == System::Kubernetes && e.text.starts_with("kubernetes: ")))
         );
     }
 }
@@ -457,7 +459,10 @@ fn transport_errors_are_never_misses() {
     let p = decide(&r, &o, now(), &Rules::default());
     assert_eq!(
         p.changes,
-        vec![Change::SyncError(Some("flink: HTTP 503".into()))]
+        vec![Change::SyncError(Some(SyncError {
+            system: System::Flink,
+            text: "flink: HTTP 503".into()
+        }))]
     );
 }
 

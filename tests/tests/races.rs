@@ -141,7 +141,11 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
         flink_job_sync::plan::decide(record, &observed, chrono::Utc::now(), &syncer.cfg.rules);
     plan.changes
         .push(flink_job_sync::plan::Change::SyncError(Some(
-            "a write the submitter must win against".into(),
+            flink_job_sync::plan::SyncError::new(
+                flink_job_sync::model::System::Flink,
+                "a write the submitter must win against",
+                2048,
+            ),
         )));
     let write = flink_job_sync::store::write_for(record, &plan, chrono::Utc::now(), "run-r", 50)
         .unwrap_or_else(|| panic!("a write"));
