@@ -180,6 +180,11 @@ async fn flink_unreachable_keeps_status_and_records_the_error_until_it_recovers(
     s.insert(running).await;
     let summary = s.sync().await;
     assert_eq!(summary.errors.len(), 1, "{summary:?}");
+    assert_eq!(
+        summary.errors[0].system,
+        flink_job_sync::model::System::Flink,
+        "the failing system is named by type"
+    );
     let r = s.record("r-1").await;
     assert_eq!(r.get_str("status").ok(), Some("RUNNING"));
     assert!(
