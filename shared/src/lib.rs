@@ -4,7 +4,8 @@
 //! - [`model`], [`podlog`], [`plan`]: pure: the record, the log parsing and the
 //!   sync rule (facts in, changes out), tested without I/O.
 //! - [`flink`], [`k8s`], [`store`]: thin adapters that fetch facts and apply plans.
-//! - [`sync`]: one run, wiring observation, decision and application.
+//! - [`sync`]: one run, wiring observation, decision and application;
+//!   [`summary`]: what a run reports.
 //! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
 //! - [`events`], [`metrics`]: state-change events on EventBridge, EMF run metrics.
 //! - [`stats`]: the monitoring aggregations behind the `stats` CLI.
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod podlog;
 pub mod stats;
 pub mod store;
+pub mod summary;
 pub mod sync;
 pub mod telemetry;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::model::System;
-use crate::sync::Summary;
+use crate::summary::Summary;
 
 pub const NAMESPACE: &str = "FlinkJobSync";
 
@@ -95,7 +95,7 @@ fn title(status: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sync::RecordError;
+    use crate::summary::RecordError;
 
     #[test]
     fn emf_line_declares_every_value_it_carries() {

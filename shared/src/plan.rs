@@ -253,6 +253,14 @@ pub fn flink_job_id_to_follow<'a>(
     })
 }
 
+/// Whether the run should fetch Flink's root cause for this record: only for
+/// a job Flink reports FAILED whose record is not FAILED yet, so a failed
+/// fleet costs one exceptions request per failure, once.
+pub fn needs_root_cause(record: &Record, flink: Option<&FlinkFacts>) -> bool {
+    record.status != Status::Failed
+        && matches!(flink, Some(FlinkFacts::Found(job)) if job.state == "FAILED")
+}
+
 /// The rule. A final record never changes; a value already stored is never
 /// written again, so a quiet fleet costs no writes.
 pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &Rules) -> Plan {

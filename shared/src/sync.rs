@@ -4,21 +4,24 @@
 //! the changed ones as conditional writes. One bad record never fails the run;
 //! only an unreadable MongoDB does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use futures::StreamExt;
 use mongodb::bson::{Document, doc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::config::Config;
 use crate::error::Error;
 use crate::events::{self, Publisher};
 use crate::flink::FlinkClient;
 use crate::k8s::{CondensedJob, KubeObserver};
-use crate::model::{FlinkJobId, Record, Status, System, to_bson_date};
+use crate::model::{FlinkJobId, Record, System, to_bson_date};
 use crate::plan::{self, FlinkFacts, K8sFacts, Observed, Plan};
 use crate::store::{self, Store, Write};
+use crate::summary::{
+    MalformedReport, Phases, RecordError, Summary, WOULD_CHANGE_MAX, WouldChange,
+};
 
 /// What an invocation asks for. The scheduled event carries none of these
 /// fields and so means "everything, for real".
@@ -58,85 +61,6 @@ impl SyncRequest {
         }
         Ok(req)
     }
-}
-
-/// Most records a dry run lists in `would_change`.
-pub const WOULD_CHANGE_MAX: usize = 100;
-
-/// One record a dry run would change.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct WouldChange {
-    pub job_id: String,
-    pub from: Status,
-    /// The same as `from` when only other fields would change.
-    pub to: Status,
-    pub reason: String,
-}
-
-/// A record this run could not observe or write: the system that failed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RecordError {
-    pub job_id: String,
-    pub system: System,
-    pub error: String,
-}
-
-/// A record this run could not read (named by `job_id`, else `_id`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct MalformedReport {
-    pub job_id: String,
-    pub error: String,
-}
-
-/// The JSON summary the handler returns and logs.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Summary {
-    pub run_id: String,
-    pub dry_run: bool,
-    pub records_checked: usize,
-    pub records_changed: usize,
-    /// `"FROM->TO"` → count.
-    pub transitions: BTreeMap<String, usize>,
-    pub conflicts: usize,
-    pub malformed: Vec<MalformedReport>,
-    pub errors: Vec<RecordError>,
-    /// Requested job_ids that no record has.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_found: Vec<String>,
-    /// Requested job_ids whose record is already final (sync never changes those).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub already_final: Vec<String>,
-    /// A dry run's answer: the records it would change (at most
-    /// [`WOULD_CHANGE_MAX`]; `records_changed` counts them all).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub would_change: Vec<WouldChange>,
-    pub complete: bool,
-    /// Records left for the next run because this one neared its deadline.
-    pub records_deferred: usize,
-    /// State-change events EventBridge accepted in this run (this run's and
-    /// earlier runs' leftovers), and those still pending.
-    pub events_published: usize,
-    pub events_pending: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub event_errors: Vec<String>,
-    pub elapsed_ms: u64,
-    /// Where the run's time went, so a slow run says which side was slow.
-    pub phases_ms: Phases,
-}
-
-/// Milliseconds spent in each phase of a run (summed over its chunks).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
-pub struct Phases {
-    /// Reading the non-final records.
-    pub read: u64,
-    /// Job and pod lists and log reads.
-    pub kubernetes: u64,
-    /// Overview, lookups of absent JobIDs, root causes.
-    pub flink: u64,
-    /// Deciding and the conditional writes.
-    pub write: u64,
-    /// Publishing events and recording the run.
-    pub finish: u64,
 }
 
 fn ms_since(t: std::time::Instant) -> u64 {
@@ -559,13 +483,9 @@ impl Syncer {
                 }
             }
         }
-        // Root causes only for jobs about to be recorded as failed.
         let failing: Vec<(usize, FlinkJobId)> = follow
             .into_iter()
-            .filter(|(i, _)| {
-                records[*i].status != Status::Failed
-                    && matches!(&observed[*i].flink, Some(FlinkFacts::Found(j)) if j.state == "FAILED")
-            })
+            .filter(|(i, _)| plan::needs_root_cause(&records[*i], observed[*i].flink.as_ref()))
             .collect();
         let causes = futures::stream::iter(
             failing

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use flink_job_sync::model::{FlinkJobId, Record, Status, System};
 use flink_job_sync::plan::{
     Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Rules, Source,
-    SyncError, Waiting, decide,
+    SyncError, Waiting, decide, needs_root_cause,
 };
 use flink_job_sync::store::write_for;
 use mongodb::bson::{Bson, doc};
@@ -195,6 +195,36 @@ fn unknown_flink_state_changes_only_flink_state() {
         p.unknown_flink_state.as_deref(),
         Some("DEPLOYING_SOMEWHERE")
     );
+}
+
+#[test]
+fn root_cause_is_fetched_only_for_a_job_flink_reports_failed_on_a_record_not_yet_failed() {
+    let running = RecordBuilder::new()
+        .status(Status::Running)
+        .flink_job_id(ID)
+        .build();
+    let failed = RecordBuilder::new()
+        .status(Status::Failed)
+        .flink_job_id(ID)
+        .build();
+    let facts = |state: &str| flink(state, T0, T0 + 1).flink;
+    assert!(needs_root_cause(&running, facts("FAILED").as_ref()));
+    assert!(
+        !needs_root_cause(&failed, facts("FAILED").as_ref()),
+        "already recorded"
+    );
+    for state in ["RUNNING", "FINISHED", "CANCELED", "FAILING"] {
+        assert!(
+            !needs_root_cause(&running, facts(state).as_ref()),
+            "{state}"
+        );
+    }
+    assert!(!needs_root_cause(&running, Some(&FlinkFacts::Missing)));
+    assert!(!needs_root_cause(
+        &running,
+        Some(&FlinkFacts::Unavailable("down".into()))
+    ));
+    assert!(!needs_root_cause(&running, None));
 }
 
 #[test]

@@ -11,7 +11,8 @@ use flink_job_sync::flink::FlinkClient;
 use flink_job_sync::k8s::KubeObserver;
 use flink_job_sync::model::{Record, to_bson_date};
 use flink_job_sync::store::Store;
-use flink_job_sync::sync::{Summary, SyncRequest, Syncer};
+use flink_job_sync::summary::Summary;
+use flink_job_sync::sync::{SyncRequest, Syncer};
 use mongodb::bson::{Document, doc};
 
 use crate::faultproxy::{Fault, FaultProxy};
