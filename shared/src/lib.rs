@@ -12,6 +12,10 @@
 //! - [`payload`]: the keys an invocation may carry; unknown ones are refused.
 //! - [`lambda`]: reporting a failed cold start through the Runtime API.
 //! - [`telemetry`]: logging setup (JSON lines in Lambda).
+//! - [`config`]: every setting, read once from the environment, naming the
+//!   variable that is missing or bad; [`aws`]: the SDK configuration and the
+//!   Secrets Manager secrets read at cold start.
+//! - [`error`]: the crate's one error type, its kinds and its cause chain.
 
 pub mod aws;
 pub mod cleanup;
