@@ -4,9 +4,9 @@
 //! `fuzz/seeds/` and any saved crash through them (this file is included
 //! there as a module, so it uses only crates both builds have).
 
-use flink_job_sync::k8s::{CondensedJob, JobLite, ListedJob, PodLite, true_condition};
-use flink_job_sync::model::{Record, is_dns_label, is_dns_subdomain};
-use flink_job_sync::{flink, podlog};
+use flink_job_sync::adapters::k8s::{CondensedJob, JobLite, ListedJob, PodLite, true_condition};
+use flink_job_sync::rules::model::{Record, is_dns_label, is_dns_subdomain};
+use flink_job_sync::{adapters::flink, rules::podlog};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use mongodb::bson::{Bson, Document};
@@ -95,11 +95,11 @@ pub fn check_flink_json(data: &[u8]) {
             for (id, job) in &jobs {
                 assert_eq!(id.as_str().len(), 32, "overview key {id:?}");
                 // Whatever the state, mapping it must not panic.
-                let _ = flink_job_sync::model::status_for_flink_state(&job.state);
+                let _ = flink_job_sync::rules::model::status_for_flink_state(&job.state);
             }
         }
         Err(e) => assert!(
-            e.starts_with("GET /jobs/overview: "),
+            e.detail().starts_with("GET /jobs/overview: "),
             "error does not name the endpoint: {e}"
         ),
     }

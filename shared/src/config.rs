@@ -4,18 +4,21 @@
 
 use std::time::Duration;
 
-use crate::cleanup::CleanupRules;
 use crate::error::Error;
-use crate::plan::Rules;
+use crate::rules::cleanup::CleanupRules;
+use crate::rules::model::is_dns_label;
+use crate::rules::plan::SyncRules;
 
 /// A value that must never reach a log line: `Debug` shows it redacted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a value that must not be shown.
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())
     }
+    /// The value itself, for the one place that uses it.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -27,96 +30,222 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// MongoDB: where the records and the runs live.
 #[derive(Debug, Clone)]
-pub struct Config {
-    /// Empty until resolved when only `MONGODB_URI_SECRET_ARN` is given.
-    pub mongodb_uri: Secret,
-    /// Secrets Manager secrets read at cold start by [`crate::aws::resolve_secrets`].
-    pub mongodb_uri_secret_arn: Option<String>,
-    pub kubeconfig_secret_arn: Option<String>,
+pub struct MongoSettings {
+    /// `MONGODB_URI`; empty until resolved when only `MONGODB_URI_SECRET_ARN` is given.
+    pub uri: Secret,
+    /// `MONGODB_URI_SECRET_ARN`, read at cold start by [`crate::adapters::aws::resolve_secrets`].
+    pub uri_secret_arn: Option<String>,
+    /// `MONGODB_DATABASE`.
+    pub database: String,
+    /// `MONGODB_COLLECTION`: the records.
+    pub collection: String,
+    /// `MONGODB_RUNS_COLLECTION`: one document per sync run.
+    pub runs_collection: String,
+}
+
+/// Flink's REST API (JobManager, and the History Server when there is one).
+#[derive(Debug, Clone)]
+pub struct FlinkSettings {
+    /// Required by sync (see [`FlinkSettings::rest_url`]); cleanup needs no Flink.
+    pub rest_url: Option<String>,
+    /// `FLINK_HISTORY_URL`: asked for jobs the JobManager no longer knows.
+    pub history_url: Option<String>,
+    /// `FLINK_TIMEOUT_MS`: per request.
+    pub timeout: Duration,
+    /// `FLINK_TLS_INSECURE=true` turns certificate checks off for Flink's
+    /// https URLs (a self-signed JobManager); off unless asked, and warned of.
+    pub tls_insecure: bool,
+}
+
+/// The Kubernetes API: which Jobs are the product's, and how their pod logs are read.
+#[derive(Debug, Clone)]
+pub struct KubeSettings {
     /// A kubeconfig document (from `KUBECONFIG_SECRET_ARN`); `None` means
     /// `KUBECONFIG` / `~/.kube/config` / in-cluster.
     pub kubeconfig: Option<Secret>,
-    pub database: String,
-    pub collection: String,
-    pub runs_collection: String,
-    /// Required by sync (see [`Config::flink_rest_url`]); cleanup needs no Flink.
-    pub flink_rest_url: Option<String>,
-    pub flink_history_url: Option<String>,
-    pub flink_timeout: Duration,
-    /// `FLINK_TLS_INSECURE=true` turns certificate checks off for Flink's
-    /// https URLs (a self-signed JobManager); off unless asked, and warned of.
-    pub flink_tls_insecure: bool,
-    pub k8s_namespace: String,
-    pub k8s_job_selector: String,
-    pub k8s_timeout: Duration,
+    /// `KUBECONFIG_SECRET_ARN`, read at cold start.
+    pub kubeconfig_secret_arn: Option<String>,
+    /// Where Jobs are, unless a record names its own `k8s_namespace`.
+    pub namespace: String,
+    /// `K8S_JOB_SELECTOR`: the label selector of the product's Jobs and pods.
+    pub job_selector: String,
+    /// `K8S_TIMEOUT_MS`: connect, read and write timeouts.
+    pub timeout: Duration,
+    /// `LOG_TAIL_LINES`: lines of a pod log read.
     pub log_tail_lines: i64,
+    /// `LOG_LIMIT_BYTES`: bytes of a pod log read.
     pub log_limit_bytes: i64,
+    /// Pod logs read at once.
     pub log_concurrency: usize,
-    pub history_max: usize,
+}
+
+/// State-change events on EventBridge.
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    /// No events are sent without a bus.
+    pub bus_name: Option<String>,
+    /// `EVENT_SOURCE`: the events' `source`.
+    pub source: String,
+}
+
+/// How a sync run goes through the records.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
     /// Records observed and written together; a run near its deadline stops between chunks.
     pub chunk_size: usize,
-    /// EventBridge bus for state-change events; none are sent without it.
-    pub event_bus_name: Option<String>,
-    pub event_source: String,
-    pub rules: Rules,
+    /// Flink lookups at once (the same bound as pod-log reads).
+    pub concurrency: usize,
+    /// Entries kept in a record's `status_history`.
+    pub history_max: usize,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            chunk_size: 1000,
+            concurrency: 8,
+            history_max: 50,
+        }
+    }
+}
+
+/// Every setting, each component's under its own name.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// MongoDB.
+    pub mongo: MongoSettings,
+    /// Flink's REST API.
+    pub flink: FlinkSettings,
+    /// The Kubernetes API.
+    pub kube: KubeSettings,
+    /// EventBridge.
+    pub events: EventSettings,
+    /// How a sync run goes through the records.
+    pub sync: SyncSettings,
+    /// The sync rule's graces and limits.
+    pub rules: SyncRules,
+    /// The cleanup rule's ages.
     pub cleanup: CleanupRules,
 }
 
 impl Config {
+    /// Reads every setting from the process environment.
     pub fn from_env() -> Result<Config, Error> {
         Config::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Same as [`Config::from_env`], from any lookup (tests use a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
+        let env = Env(&get);
+        let concurrency = env.ranged("LOG_CONCURRENCY", 8, 1, 64)? as usize;
+        Ok(Config {
+            mongo: env.mongo()?,
+            flink: env.flink()?,
+            kube: env.kube(concurrency)?,
+            events: EventSettings {
+                bus_name: env.var("EVENT_BUS_NAME"),
+                source: env.or("EVENT_SOURCE", "flink-job-sync"),
+            },
+            sync: SyncSettings {
+                chunk_size: env.ranged("SYNC_CHUNK_SIZE", 1000, 1, 100_000)? as usize,
+                concurrency,
+                history_max: env.ranged("STATUS_HISTORY_MAX", 50, 1, 1000)? as usize,
+            },
+            rules: env.sync_rules()?,
+            cleanup: env.cleanup_rules()?,
+        })
+    }
+}
+
+impl FlinkSettings {
+    /// The Flink REST URL, which sync cannot do without.
+    pub fn rest_url(&self) -> Result<&str, Error> {
+        self.rest_url
+            .as_deref()
+            .ok_or_else(|| Error::config("FLINK_REST_URL", "is required by sync and not set"))
+    }
+}
+
+const YEAR_SECONDS: u64 = 366 * 24 * 3600;
+
+/// The environment as read by [`Config::from_lookup`]: blank means unset,
+/// and every error names its variable.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn var(&self, k: &str) -> Option<String> {
+        (self.0)(k)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn or(&self, k: &str, default: &str) -> String {
+        self.var(k).unwrap_or_else(|| default.to_string())
+    }
+
+    /// A whole number in `lo..=hi`: a value outside what the product can
+    /// honour is an error naming the variable and the range, never
+    /// silently moved into it.
+    fn ranged(&self, k: &str, default: u64, lo: u64, hi: u64) -> Result<u64, Error> {
+        let v = match self.var(k) {
+            None => default,
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::config(k, format!("must be a whole number, got {v:?}")))?,
         };
-        let or = |k: &str, d: &str| var(k).unwrap_or_else(|| d.to_string());
-        let number = |k: &str, d: u64| -> Result<u64, Error> {
-            match var(k) {
-                None => Ok(d),
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| Error::config(k, format!("must be a whole number, got {v:?}"))),
-            }
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(Error::config(
+                k,
+                format!("must be between {lo} and {hi}, got {v}"),
+            ))
+        }
+    }
+
+    fn seconds(&self, k: &str, default: u64) -> Result<chrono::Duration, Error> {
+        self.ranged(k, default, 0, YEAR_SECONDS)
+            .map(|s| chrono::Duration::seconds(s as i64))
+    }
+
+    fn hours(&self, k: &str, default: u64, lo: u64) -> Result<chrono::Duration, Error> {
+        self.ranged(k, default, lo, 87_600)
+            .map(|h| chrono::Duration::hours(h as i64))
+    }
+
+    fn millis(&self, k: &str, default: u64) -> Result<Duration, Error> {
+        self.ranged(k, default, 100, 600_000)
+            .map(Duration::from_millis)
+    }
+
+    fn flag(&self, k: &str) -> Result<bool, Error> {
+        match self.var(k).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(v) => Err(Error::config(
+                k,
+                format!("must be true or false, got {v:?}"),
+            )),
+        }
+    }
+
+    fn url(&self, k: &str) -> Result<Option<String>, Error> {
+        let Some(v) = self.var(k) else {
+            return Ok(None);
         };
-        // A value outside what the product can honour is an error naming the
-        // variable and the range, never silently moved into it.
-        let ranged = |k: &str, d: u64, lo: u64, hi: u64| -> Result<u64, Error> {
-            let v = number(k, d)?;
-            if (lo..=hi).contains(&v) {
-                Ok(v)
-            } else {
-                Err(Error::config(
-                    k,
-                    format!("must be between {lo} and {hi}, got {v}"),
-                ))
-            }
-        };
-        let flag = |k: &str| -> Result<bool, Error> {
-            match var(k).as_deref() {
-                None | Some("false") => Ok(false),
-                Some("true") => Ok(true),
-                Some(v) => Err(Error::config(
-                    k,
-                    format!("must be true or false, got {v:?}"),
-                )),
-            }
-        };
-        let url = |k: &str, v: String| -> Result<String, Error> {
-            let parsed = reqwest::Url::parse(&v)
-                .map_err(|e| Error::config(k, format!("is not a URL ({e})")))?;
-            if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-                return Err(Error::config(k, "must be an http(s) URL with a host"));
-            }
-            Ok(v.trim_end_matches('/').to_string())
-        };
-        let mongodb_uri_secret_arn = var("MONGODB_URI_SECRET_ARN");
-        let mongodb_uri = match (&mongodb_uri_secret_arn, var("MONGODB_URI")) {
+        let parsed =
+            reqwest::Url::parse(&v).map_err(|e| Error::config(k, format!("is not a URL ({e})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(Error::config(k, "must be an http(s) URL with a host"));
+        }
+        Ok(Some(v.trim_end_matches('/').to_string()))
+    }
+
+    fn mongo(&self) -> Result<MongoSettings, Error> {
+        let uri_secret_arn = self.var("MONGODB_URI_SECRET_ARN");
+        let uri = match (&uri_secret_arn, self.var("MONGODB_URI")) {
             (_, Some(uri)) => uri,
             (Some(_), None) => String::new(),
             (None, None) => {
@@ -126,79 +255,66 @@ impl Config {
                 ));
             }
         };
-        let scheme_ok =
-            mongodb_uri.starts_with("mongodb://") || mongodb_uri.starts_with("mongodb+srv://");
-        if !(mongodb_uri.is_empty() || scheme_ok) {
+        let scheme_ok = uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://");
+        if !(uri.is_empty() || scheme_ok) {
             return Err(Error::config(
                 "MONGODB_URI",
                 "must start with mongodb:// or mongodb+srv://",
             ));
         }
-        let flink_rest_url = var("FLINK_REST_URL")
-            .map(|v| url("FLINK_REST_URL", v))
-            .transpose()?;
-        let flink_history_url = var("FLINK_HISTORY_URL")
-            .map(|v| url("FLINK_HISTORY_URL", v))
-            .transpose()?;
-        let k8s_namespace = or("K8S_NAMESPACE", "lemo-dev");
-        if !crate::model::is_dns_label(&k8s_namespace) {
+        Ok(MongoSettings {
+            uri: Secret::new(uri),
+            uri_secret_arn,
+            database: self.or("MONGODB_DATABASE", "lemo_recommender"),
+            collection: self.or("MONGODB_COLLECTION", "flink_jobs"),
+            runs_collection: self.or("MONGODB_RUNS_COLLECTION", "flink_job_sync_runs"),
+        })
+    }
+
+    fn flink(&self) -> Result<FlinkSettings, Error> {
+        Ok(FlinkSettings {
+            rest_url: self.url("FLINK_REST_URL")?,
+            history_url: self.url("FLINK_HISTORY_URL")?,
+            timeout: self.millis("FLINK_TIMEOUT_MS", 5000)?,
+            tls_insecure: self.flag("FLINK_TLS_INSECURE")?,
+        })
+    }
+
+    fn kube(&self, log_concurrency: usize) -> Result<KubeSettings, Error> {
+        let namespace = self.or("K8S_NAMESPACE", "lemo-dev");
+        if !is_dns_label(&namespace) {
             return Err(Error::config(
                 "K8S_NAMESPACE",
                 "is not a Kubernetes namespace name",
             ));
         }
-        const YEAR_SECONDS: u64 = 366 * 24 * 3600;
-        let secs = |k: &str, d: u64| {
-            ranged(k, d, 0, YEAR_SECONDS).map(|s| chrono::Duration::seconds(s as i64))
-        };
-        let rules = Rules {
-            job_not_found_grace: secs("JOB_NOT_FOUND_GRACE_SECONDS", 600)?,
-            pod_waiting_grace: secs("POD_WAITING_GRACE_SECONDS", 300)?,
-            missing_threshold: ranged("FLINK_MISSING_THRESHOLD", 3, 1, 1000)? as u32,
-            reason_max_bytes: ranged("STATUS_REASON_MAX_BYTES", 2048, 64, 64 * 1024)? as usize,
-        };
-        Ok(Config {
-            mongodb_uri: Secret::new(mongodb_uri),
-            mongodb_uri_secret_arn,
-            kubeconfig_secret_arn: var("KUBECONFIG_SECRET_ARN"),
+        Ok(KubeSettings {
             kubeconfig: None,
-            database: or("MONGODB_DATABASE", "lemo_recommender"),
-            collection: or("MONGODB_COLLECTION", "flink_jobs"),
-            runs_collection: or("MONGODB_RUNS_COLLECTION", "flink_job_sync_runs"),
-            flink_rest_url,
-            flink_history_url,
-            flink_timeout: Duration::from_millis(ranged("FLINK_TIMEOUT_MS", 5000, 100, 600_000)?),
-            flink_tls_insecure: flag("FLINK_TLS_INSECURE")?,
-            k8s_namespace,
-            k8s_job_selector: or("K8S_JOB_SELECTOR", "app=flink-python-job"),
-            k8s_timeout: Duration::from_millis(ranged("K8S_TIMEOUT_MS", 10000, 100, 600_000)?),
-            log_tail_lines: ranged("LOG_TAIL_LINES", 500, 1, 100_000)? as i64,
-            log_limit_bytes: ranged("LOG_LIMIT_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024)? as i64,
-            log_concurrency: ranged("LOG_CONCURRENCY", 8, 1, 64)? as usize,
-            event_bus_name: var("EVENT_BUS_NAME"),
-            event_source: or("EVENT_SOURCE", "flink-job-sync"),
-            chunk_size: ranged("SYNC_CHUNK_SIZE", 1000, 1, 100_000)? as usize,
-            history_max: ranged("STATUS_HISTORY_MAX", 50, 1, 1000)? as usize,
-            rules,
-            cleanup: CleanupRules {
-                min_age: chrono::Duration::hours(
-                    ranged("CLEANUP_MIN_AGE_HOURS", 24, 0, 87_600)? as i64
-                ),
-                max_evidence_age: chrono::Duration::hours(ranged(
-                    "CLEANUP_MAX_EVIDENCE_AGE_HOURS",
-                    168,
-                    1,
-                    87_600,
-                )? as i64),
-            },
+            kubeconfig_secret_arn: self.var("KUBECONFIG_SECRET_ARN"),
+            namespace,
+            job_selector: self.or("K8S_JOB_SELECTOR", "app=flink-python-job"),
+            timeout: self.millis("K8S_TIMEOUT_MS", 10000)?,
+            log_tail_lines: self.ranged("LOG_TAIL_LINES", 500, 1, 100_000)? as i64,
+            log_limit_bytes: self.ranged("LOG_LIMIT_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024)?
+                as i64,
+            log_concurrency,
         })
     }
 
-    /// The Flink REST URL, which sync cannot do without.
-    pub fn flink_rest_url(&self) -> Result<&str, Error> {
-        self.flink_rest_url
-            .as_deref()
-            .ok_or_else(|| Error::config("FLINK_REST_URL", "is required by sync and not set"))
+    fn sync_rules(&self) -> Result<SyncRules, Error> {
+        Ok(SyncRules {
+            job_not_found_grace: self.seconds("JOB_NOT_FOUND_GRACE_SECONDS", 600)?,
+            pod_waiting_grace: self.seconds("POD_WAITING_GRACE_SECONDS", 300)?,
+            missing_threshold: self.ranged("FLINK_MISSING_THRESHOLD", 3, 1, 1000)? as u32,
+            reason_max_bytes: self.ranged("STATUS_REASON_MAX_BYTES", 2048, 64, 64 * 1024)? as usize,
+        })
+    }
+
+    fn cleanup_rules(&self) -> Result<CleanupRules, Error> {
+        Ok(CleanupRules {
+            min_age: self.hours("CLEANUP_MIN_AGE_HOURS", 24, 0)?,
+            max_evidence_age: self.hours("CLEANUP_MAX_EVIDENCE_AGE_HOURS", 168, 1)?,
+        })
     }
 }
 
@@ -223,11 +339,11 @@ mod tests {
     #[test]
     fn defaults_follow_the_documented_values() {
         let c = Config::from_lookup(lookup(&BASE)).expect("valid");
-        assert_eq!(c.database, "lemo_recommender");
-        assert_eq!(c.collection, "flink_jobs");
-        assert_eq!(c.k8s_namespace, "lemo-dev");
-        assert_eq!(c.k8s_job_selector, "app=flink-python-job");
-        assert_eq!(c.flink_rest_url().ok(), Some("http://flink:8081"));
+        assert_eq!(c.mongo.database, "lemo_recommender");
+        assert_eq!(c.mongo.collection, "flink_jobs");
+        assert_eq!(c.kube.namespace, "lemo-dev");
+        assert_eq!(c.kube.job_selector, "app=flink-python-job");
+        assert_eq!(c.flink.rest_url().ok(), Some("http://flink:8081"));
         assert_eq!(c.cleanup.min_age, chrono::Duration::hours(24));
         assert_eq!(c.cleanup.max_evidence_age, chrono::Duration::days(7));
         assert_eq!(c.rules.missing_threshold, 3);
@@ -239,7 +355,7 @@ mod tests {
         assert!(e.to_string().contains("MONGODB_URI"), "{e}");
         let c = Config::from_lookup(lookup(&[("MONGODB_URI", "mongodb://x")]))
             .expect("cleanup needs no Flink");
-        let e = c.flink_rest_url().expect_err("sync does");
+        let e = c.flink.rest_url().expect_err("sync does");
         assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
     }
 
@@ -285,19 +401,20 @@ mod tests {
         let mut pairs = BASE.to_vec();
         pairs.extend([("LOG_CONCURRENCY", "64"), ("CLEANUP_MIN_AGE_HOURS", "0")]);
         let c = Config::from_lookup(lookup(&pairs)).expect("the bounds themselves are accepted");
-        assert_eq!(c.log_concurrency, 64);
+        assert_eq!(c.kube.log_concurrency, 64);
     }
 
     #[test]
     fn tls_is_verified_unless_insecure_is_asked_for_by_name() {
         let c = Config::from_lookup(lookup(&BASE)).expect("valid");
-        assert!(!c.flink_tls_insecure, "verified by default");
+        assert!(!c.flink.tls_insecure, "verified by default");
         let mut pairs = BASE.to_vec();
         pairs.push(("FLINK_TLS_INSECURE", "true"));
         assert!(
             Config::from_lookup(lookup(&pairs))
                 .expect("valid")
-                .flink_tls_insecure
+                .flink
+                .tls_insecure
         );
         let mut pairs = BASE.to_vec();
         pairs.push(("FLINK_TLS_INSECURE", "yes please"));

@@ -1,31 +1,64 @@
 //! The crate's one error type. Sources are kept; messages never carry secrets
-//! (a MongoDB URI or a token is never formatted into one).
+//! (a MongoDB URI or a token is never formatted into one, and Flink's URLs
+//! are dropped from its HTTP errors).
 
+/// A cause under a Flink or kubeconfig error (an HTTP, JSON or YAML error).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong, by the system it went wrong in.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A setting is missing or bad; `var` names it, never its value.
     #[error("configuration: {var} {reason}")]
-    Config { var: String, reason: String },
+    Config {
+        /// The variable's name.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// MongoDB failed while doing `context`.
     #[error("MongoDB: {context}")]
     Mongo {
+        /// What was being done.
         context: String,
+        /// The driver's error.
         #[source]
         source: mongodb::error::Error,
     },
+    /// The Kubernetes API failed while doing `context`.
     #[error("Kubernetes: {context}")]
     Kube {
+        /// What was being done.
         context: String,
+        /// The client's error.
         #[source]
         source: kube::Error,
     },
-    #[error("Kubernetes configuration: {0}")]
-    KubeConfig(String),
-    #[error("Flink: {0}")]
-    Flink(String),
+    /// No usable kubeconfig (or in-cluster account) to reach Kubernetes.
+    #[error("Kubernetes configuration: {context}")]
+    KubeConfig {
+        /// Where the configuration was looked for.
+        context: String,
+        /// Why it could not be used.
+        #[source]
+        source: Option<Cause>,
+    },
+    /// Flink's REST API gave no usable answer to `context` (a request).
+    #[error("Flink: {context}")]
+    Flink {
+        /// The request.
+        context: String,
+        /// Why it got no usable answer (none for an HTTP status).
+        #[source]
+        source: Option<Cause>,
+    },
+    /// The invocation's payload is not one the function accepts.
     #[error("bad input: {0}")]
     Input(String),
 }
 
 impl Error {
+    /// A missing or bad setting.
     pub fn config(var: &str, reason: impl Into<String>) -> Self {
         Error::Config {
             var: var.to_string(),
@@ -38,20 +71,65 @@ impl Error {
         match self {
             Error::Config { .. } => "ConfigError",
             Error::Mongo { .. } => "MongoError",
-            Error::Kube { .. } | Error::KubeConfig(_) => "KubernetesError",
-            Error::Flink(_) => "FlinkError",
+            Error::Kube { .. } | Error::KubeConfig { .. } => "KubernetesError",
+            Error::Flink { .. } => "FlinkError",
             Error::Input(_) => "InputError",
         }
     }
 
+    /// Wraps a MongoDB error with what was being done.
     pub fn mongo(context: impl Into<String>) -> impl FnOnce(mongodb::error::Error) -> Self {
         let context = context.into();
         move |source| Error::Mongo { context, source }
     }
 
+    /// Wraps a Kubernetes API error with what was being done.
     pub fn kube(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
         let context = context.into();
         move |source| Error::Kube { context, source }
+    }
+
+    /// A Flink failure with an optional cause.
+    pub fn flink(context: impl Into<String>, source: Option<Cause>) -> Self {
+        Error::Flink {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A kubeconfig failure with an optional cause.
+    pub fn kube_config(context: impl Into<String>, source: Option<Cause>) -> Self {
+        Error::KubeConfig {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// What went wrong without the system's name, for a record's
+    /// `sync_error`, which names the system itself (`"flink: GET ..."`).
+    /// A Kubernetes API refusal reads as its Status: `HTTP 403 Forbidden: ...`.
+    pub fn detail(&self) -> String {
+        let (context, source): (&str, Option<&(dyn std::error::Error + 'static)>) = match self {
+            Error::Kube {
+                context,
+                source: kube::Error::Api(status),
+            } => {
+                return format!(
+                    "{context}: HTTP {} {}: {}",
+                    status.code, status.reason, status.message
+                );
+            }
+            Error::Kube { context, source } => (context, Some(source)),
+            Error::Mongo { context, source } => (context, Some(source)),
+            Error::Flink { context, source } | Error::KubeConfig { context, source } => {
+                (context, source.as_deref().map(|s| s as _))
+            }
+            other => return chain(other),
+        };
+        match source {
+            Some(s) => format!("{context}: {}", chain(s)),
+            None => context.to_string(),
+        }
     }
 }
 
@@ -81,4 +159,37 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_leaves_the_system_to_the_record_and_keeps_the_causes() {
+        let json = serde_json::from_str::<serde_json::Value>("{").expect_err("truncated");
+        let e = Error::flink("GET /jobs/overview: unreadable JSON", Some(Box::new(json)));
+        assert!(
+            chain(&e).starts_with("Flink: GET /jobs/overview"),
+            "{}",
+            chain(&e)
+        );
+        let detail = e.detail();
+        assert!(
+            detail.starts_with("GET /jobs/overview: unreadable JSON: EOF"),
+            "{detail}"
+        );
+        assert_eq!(e.kind(), "FlinkError");
+    }
+
+    #[test]
+    fn a_kubernetes_refusal_reads_as_its_status() {
+        let mut status = kube::core::Status::failure("jobs is forbidden", "Forbidden");
+        status.code = 403;
+        let e = Error::kube("listing Jobs in namespace a")(kube::Error::Api(status.boxed()));
+        assert_eq!(
+            e.detail(),
+            "listing Jobs in namespace a: HTTP 403 Forbidden: jobs is forbidden"
+        );
+    }
 }

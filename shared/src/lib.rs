@@ -1,40 +1,37 @@
 //! flink-job-sync: keeps MongoDB records of Flink jobs submitted as Kubernetes
 //! Jobs true to what Kubernetes and Flink did.
 //!
-//! - [`model`], [`podlog`], [`plan`]: pure: the record, the log parsing and the
-//!   sync rule (facts in, changes out), tested without I/O.
-//! - [`flink`], [`k8s`], [`store`]: thin adapters that fetch facts and apply plans.
-//! - [`sync`]: one run, wiring observation, decision and application;
-//!   [`summary`]: what a run reports.
-//! - [`cleanup`]: the daily deletion of finished Kubernetes Jobs.
-//! - [`events`], [`metrics`]: state-change events on EventBridge, EMF run metrics.
-//! - [`stats`]: the monitoring aggregations behind the `stats` CLI.
-//! - [`payload`]: the keys an invocation may carry; unknown ones are refused.
-//! - [`lambda`]: reporting a failed cold start through the Runtime API.
-//! - [`telemetry`]: logging setup (JSON lines in Lambda).
-//! - [`config`]: every setting, read once from the environment, naming the
-//!   variable that is missing or bad; [`aws`]: the SDK configuration and the
-//!   Secrets Manager secrets read at cold start.
+//! The folders are the layers; a module imports only from its own layer or
+//! the ones above it in this list:
+//!
 //! - [`error`]: the crate's one error type, its kinds and its cause chain.
+//! - [`rules`]: pure decisions, tested without I/O.
+//!   - [`rules::model`]: the record, statuses, JobIDs and names;
+//!   - [`rules::podlog`]: the JobIDs a pod log announces;
+//!   - [`rules::plan`]: the sync rule (facts in, changes out);
+//!   - [`rules::cleanup`]: the cleanup rule.
+//! - [`config`]: every setting, read once from the environment into each
+//!   component's own settings, naming the variable that is missing or bad.
+//! - [`adapters`]: fetch facts, apply plans, decide nothing.
+//!   - [`adapters::flink`], [`adapters::k8s`], [`adapters::store`] (MongoDB),
+//!     [`adapters::events`] (EventBridge), [`adapters::aws`] (SDK, secrets).
+//! - [`reporting`]: what operators see.
+//!   - [`reporting::summary`]: a sync run's answer; [`reporting::metrics`]:
+//!     its EMF metrics; [`reporting::stats`]: the monitoring aggregations;
+//!     [`reporting::telemetry`]: logging setup.
+//! - [`runs`]: one invocation each.
+//!   - [`runs::sync`], [`runs::cleanup`]: the runs and their Lambda handlers;
+//!     [`runs::payload`]: the keys an invocation may carry;
+//!     [`runs::lambda`]: reporting a failed cold start.
 
-pub mod aws;
-pub mod cleanup;
+#![warn(missing_docs)]
+
+pub mod adapters;
 pub mod config;
 pub mod error;
-pub mod events;
-pub mod flink;
-pub mod k8s;
-pub mod lambda;
-pub mod metrics;
-pub mod model;
-pub mod payload;
-pub mod plan;
-pub mod podlog;
-pub mod stats;
-pub mod store;
-pub mod summary;
-pub mod sync;
-pub mod telemetry;
+pub mod reporting;
+pub mod rules;
+pub mod runs;
 
 pub use config::Config;
 pub use error::Error;

@@ -1,12 +1,12 @@
 //! The sync rule, row by row, without I/O: facts in, changes out.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use flink_job_sync::model::{FlinkJobId, Record, Status, System};
-use flink_job_sync::plan::{
-    Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Rules, Source,
-    SyncError, Waiting, decide, needs_root_cause,
+use flink_job_sync::adapters::store::write_for;
+use flink_job_sync::rules::model::{FlinkJobId, Record, Status, System};
+use flink_job_sync::rules::plan::{
+    Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Source,
+    SyncError, SyncRules, Waiting, decide, needs_root_cause,
 };
-use flink_job_sync::store::write_for;
 use mongodb::bson::{Bson, doc};
 use proptest::prelude::*;
 
@@ -30,7 +30,7 @@ impl RecordBuilder {
     fn new() -> Self {
         RecordBuilder(
             doc! {"_id": "oid-1", "job_id": "tpl-1", "status": "CREATED", "flink_job_id": null,
-            "submitted_at": flink_job_sync::model::to_bson_date(now() - Duration::minutes(1))},
+            "submitted_at": flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(1))},
         )
     }
     fn status(mut self, s: Status) -> Self {
@@ -44,7 +44,7 @@ impl RecordBuilder {
     fn submitted_ago(mut self, d: Duration) -> Self {
         self.0.insert(
             "submitted_at",
-            flink_job_sync::model::to_bson_date(now() - d),
+            flink_job_sync::rules::model::to_bson_date(now() - d),
         );
         self
     }
@@ -90,11 +90,11 @@ fn log(ids: &[&str], tail: &str) -> LogFacts {
     }
 }
 
-fn status_change(p: &flink_job_sync::plan::Plan) -> Option<(Status, Status)> {
+fn status_change(p: &flink_job_sync::rules::plan::Plan) -> Option<(Status, Status)> {
     p.transition().map(|(f, t, _)| (f, t))
 }
 
-fn reason(p: &flink_job_sync::plan::Plan) -> String {
+fn reason(p: &flink_job_sync::rules::plan::Plan) -> String {
     p.changes
         .iter()
         .find_map(|c| {
@@ -119,7 +119,7 @@ fn finished_job_gets_duration_from_flink_times() {
         &r,
         &flink("FINISHED", T0, T0 + 2898),
         now(),
-        &Rules::default(),
+        &SyncRules::default(),
     );
     assert_eq!(status_change(&p), Some((Status::Running, Status::Finished)));
     assert!(p.changes.contains(&Change::Duration(2.898)), "{p:?}");
@@ -139,7 +139,7 @@ fn finished_job_gets_duration_from_flink_times() {
 #[test]
 fn running_job_gets_start_time_but_no_end_or_duration() {
     let r = RecordBuilder::new().flink_job_id(ID).build();
-    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &Rules::default());
+    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &SyncRules::default());
     assert_eq!(status_change(&p), Some((Status::Created, Status::Running)));
     assert!(
         !p.changes
@@ -166,7 +166,12 @@ fn every_flink_state_moves_a_created_record_as_the_mapping_says() {
     ];
     for (state, to) in table {
         let r = RecordBuilder::new().flink_job_id(ID).build();
-        let p = decide(&r, &flink(state, T0, T0 + 1000), now(), &Rules::default());
+        let p = decide(
+            &r,
+            &flink(state, T0, T0 + 1000),
+            now(),
+            &SyncRules::default(),
+        );
         assert_eq!(status_change(&p).map(|(_, t)| t), to, "{state}");
         assert_eq!(
             p.transition().map(|(_, _, s)| s).unwrap_or(Source::Flink),
@@ -185,7 +190,7 @@ fn unknown_flink_state_changes_only_flink_state() {
         &r,
         &flink("DEPLOYING_SOMEWHERE", -1, -1),
         now(),
-        &Rules::default(),
+        &SyncRules::default(),
     );
     assert_eq!(
         p.changes,
@@ -237,7 +242,7 @@ fn failed_flink_job_keeps_the_root_cause_as_reason() {
     if let Some(FlinkFacts::Found(j)) = &mut o.flink {
         j.root_cause = Some("java.lang.NumberFormatException: For input string: 'abc'".into());
     }
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(status_change(&p), Some((Status::Running, Status::Failed)));
     assert_eq!(
         reason(&p),
@@ -253,7 +258,7 @@ fn jobid_in_the_log_is_stored_and_followed_in_the_same_run() {
         ..job()
     });
     o.flink = flink("FINISHED", T0, T0 + 5000).flink;
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert!(
         p.changes.contains(&Change::FlinkJobId {
             first: id(ID),
@@ -275,7 +280,7 @@ fn jobid_found_while_pod_still_runs_with_flink_down_is_kept_with_an_error() {
     o.flink = Some(FlinkFacts::Unavailable(
         "GET /jobs/overview: cannot connect".into(),
     ));
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert!(p.new_flink_job_id().is_some());
     assert_eq!(status_change(&p), None);
     assert!(
@@ -300,7 +305,7 @@ fn failed_kubernetes_job_without_jobid_fails_with_condition_exit_code_and_log_ta
         log: log(&[], "RuntimeError: table missing"),
         ..job()
     });
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(status_change(&p), Some((Status::Created, Status::Failed)));
     assert_eq!(p.transition().map(|t| t.2), Some(Source::Kubernetes));
     let why = reason(&p);
@@ -321,7 +326,7 @@ fn complete_kubernetes_job_without_jobid_fails_as_no_jobid_in_log() {
         log: log(&[], "some output"),
         ..job()
     });
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(status_change(&p), Some((Status::Created, Status::Failed)));
     assert!(
         reason(&p).starts_with("no Flink JobID in pod log"),
@@ -338,7 +343,11 @@ fn running_pod_without_jobid_yet_changes_nothing() {
         log: log(&[], "starting"),
         ..job()
     });
-    assert!(decide(&r, &o, now(), &Rules::default()).changes.is_empty());
+    assert!(
+        decide(&r, &o, now(), &SyncRules::default())
+            .changes
+            .is_empty()
+    );
 }
 
 #[test]
@@ -365,7 +374,7 @@ fn pod_stuck_on_image_pull_fails_only_after_the_grace_period() {
             }),
             ..job()
         });
-        let p = decide(&r, &o, now(), &Rules::default());
+        let p = decide(&r, &o, now(), &SyncRules::default());
         assert_eq!(
             status_change(&p).is_some(),
             fails,
@@ -387,14 +396,14 @@ fn missing_kubernetes_job_fails_only_after_the_grace_period() {
         flink: None,
     };
     assert!(
-        decide(&young, &o, now(), &Rules::default())
+        decide(&young, &o, now(), &SyncRules::default())
             .changes
             .is_empty()
     );
     let old = RecordBuilder::new()
         .submitted_ago(Duration::minutes(11))
         .build();
-    let p = decide(&old, &o, now(), &Rules::default());
+    let p = decide(&old, &o, now(), &SyncRules::default());
     assert_eq!(status_change(&p), Some((Status::Created, Status::Failed)));
     assert!(
         reason(&p).starts_with("Kubernetes Job not found"),
@@ -415,7 +424,7 @@ fn string_submitted_at_counts_for_the_grace_period() {
             flink: None,
         },
         now(),
-        &Rules::default(),
+        &SyncRules::default(),
     );
     assert_eq!(status_change(&p), Some((Status::Created, Status::Failed)));
 }
@@ -440,7 +449,7 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
                 flink: None,
             },
             now(),
-            &Rules::default(),
+            &SyncRules::default(),
         );
         assert_eq!(status_change(&p), None);
         assert!(
@@ -454,7 +463,7 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
 
 #[test]
 fn flink_miss_counts_up_and_fails_only_at_the_threshold() {
-    let rules = Rules::default();
+    let rules = SyncRules::default();
     let r = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
@@ -486,7 +495,7 @@ fn transport_errors_are_never_misses() {
         k8s: None,
         flink: Some(FlinkFacts::Unavailable("HTTP 503".into())),
     };
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(
         p.changes,
         vec![Change::SyncError(Some(SyncError {
@@ -509,7 +518,7 @@ fn a_found_job_resets_misses_and_clears_the_error() {
             Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)),
         )
         .build();
-    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &Rules::default());
+    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &SyncRules::default());
     assert_eq!(
         p.changes,
         vec![Change::MissingCount(0), Change::SyncError(None)]
@@ -527,7 +536,7 @@ fn nothing_new_means_no_write() {
             Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)),
         )
         .build();
-    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &Rules::default());
+    let p = decide(&r, &flink("RUNNING", T0, -1), now(), &SyncRules::default());
     assert!(p.changes.is_empty(), "{p:?}");
     assert!(write_for(&r, &p, now(), "run", 50).is_none());
     let same_error = RecordBuilder::new()
@@ -542,7 +551,7 @@ fn nothing_new_means_no_write() {
             flink: Some(FlinkFacts::Unavailable("x".into())),
         },
         now(),
-        &Rules::default(),
+        &SyncRules::default(),
     );
     assert!(p.changes.is_empty(), "a repeated error is not news: {p:?}");
 }
@@ -555,9 +564,9 @@ fn status_reason_is_bounded() {
         log: log(&[], &"é".repeat(10_000)),
         ..job()
     });
-    let rules = Rules {
+    let rules = SyncRules {
         reason_max_bytes: 300,
-        ..Rules::default()
+        ..SyncRules::default()
     };
     assert!(reason(&decide(&r, &o, now(), &rules)).len() <= 300);
 }
@@ -569,7 +578,7 @@ fn the_write_is_conditional_on_status_jobid_and_revision() {
         complete: true,
         ..job()
     });
-    let p = decide(&r, &o, now(), &Rules::default());
+    let p = decide(&r, &o, now(), &SyncRules::default());
     let w = write_for(&r, &p, now(), "run-1", 50).expect("a write");
     let q = w.statement.get_document("q").expect("filter");
     assert_eq!(q.get_str("status").ok(), Some("CREATED"));
@@ -585,7 +594,7 @@ fn the_write_is_conditional_on_status_jobid_and_revision() {
     let fresh = RecordBuilder::new().build();
     let w = write_for(
         &fresh,
-        &decide(&fresh, &o, now(), &Rules::default()),
+        &decide(&fresh, &o, now(), &SyncRules::default()),
         now(),
         "r",
         50,
@@ -654,7 +663,7 @@ proptest! {
         let mut b = RecordBuilder::new().status(status).submitted_ago(Duration::seconds(ago)).set("flink_missing_count", misses);
         if has_id { b = b.flink_job_id(ID2); }
         let r = b.build();
-        let p = decide(&r, &Observed { k8s, flink }, now(), &Rules::default());
+        let p = decide(&r, &Observed { k8s, flink }, now(), &SyncRules::default());
         if status.is_final() {
             prop_assert!(p.changes.is_empty(), "final record changed: {:?}", p);
         }
@@ -676,7 +685,7 @@ proptest! {
 #[test]
 fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
     let filter_of = |r: &Record, o: &Observed| {
-        let p = decide(r, o, now(), &Rules::default());
+        let p = decide(r, o, now(), &SyncRules::default());
         let w = write_for(r, &p, now(), "run-1", 50).expect("a write");
         w.statement
             .get_document("q")

@@ -11,15 +11,15 @@
 
 use std::time::Duration;
 
-use fjs_tests::faultproxy::{Fault, FaultProxy};
-use fjs_tests::faultrig::history;
-use fjs_tests::scenario::{
+use flink_job_sync::adapters::k8s::Kubernetes;
+use flink_job_sync::rules::model::to_bson_date;
+use mongodb::bson::doc;
+use test_kit::faultproxy::{Fault, FaultProxy};
+use test_kit::faultrig::history;
+use test_kit::scenario::{
     JobState, NS, Scenario, submit_streaming_with_flink_cli, wait_for_flink_state,
 };
-use fjs_tests::stack::{Stack, eventually, require};
-use flink_job_sync::k8s::KubeObserver;
-use flink_job_sync::model::to_bson_date;
-use mongodb::bson::doc;
+use test_kit::stack::{Stack, eventually, require};
 
 async fn jobmanager(action: &str) {
     let flink_home = require("FLINK_HOME");
@@ -86,10 +86,11 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     kc.default_namespace = NS.to_string();
     kc.read_timeout = Some(Duration::from_secs(20));
     let client = kube::Client::try_from(kc).unwrap_or_else(|e| panic!("{e}"));
-    s.syncer.kube = KubeObserver::new(client, &s.syncer.cfg);
+    s.syncer
+        .set_kubernetes(Kubernetes::new(client, &s.cfg.kube));
     k8s.set(Fault::Hold).await;
 
-    let req = flink_job_sync::sync::SyncRequest::default();
+    let req = flink_job_sync::runs::sync::SyncRequest::default();
     let (run, ()) = tokio::join!(s.syncer.run(&req), async {
         eventually(
             "the run to reach Kubernetes",

@@ -3,16 +3,21 @@
 //! against a Kubernetes API that refuses the token and a MongoDB that refuses
 //! the login, with every log line captured; neither secret appears anywhere.
 //! Also: TLS is verified unless insecure is asked for, and then it is warned of.
+//!
+//! A binary of its own: it captures log lines with a subscriber scoped to its
+//! test, and events of callsites that other tests of the same process hit
+//! first on their threads can miss such a subscriber (seen when this suite
+//! shared the `stack` binary), which would leave lines unchecked.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use fjs_tests::faultproxy::{Fault, FaultProxy};
-use fjs_tests::scenario::{JobState, NS, Scenario};
-use fjs_tests::stack::Stack;
-use flink_job_sync::model::to_bson_date;
-use flink_job_sync::sync::{SyncRequest, Syncer};
+use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use mongodb::bson::doc;
+use test_kit::faultproxy::{Fault, FaultProxy};
+use test_kit::scenario::{JobState, NS, Scenario};
+use test_kit::stack::Stack;
 
 const PASSWORD: &str = "S3cr3t-Pa55w0rd-7f3a";
 const TOKEN: &str = "fjs-bearer-token-9c1e2d";
@@ -111,26 +116,19 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
         let cfg = env(extra).unwrap_or_else(|e| panic!("{e}"));
         let kube = kube.clone();
         async move {
-            Syncer {
-                store: flink_job_sync::store::Store::connect(&cfg)
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}")),
-                kube: flink_job_sync::k8s::KubeObserver::new(kube, &cfg),
-                flink: flink_job_sync::flink::FlinkClient::new(
-                    cfg.flink_rest_url().unwrap_or_else(|e| panic!("{e}")),
-                    None,
-                    cfg.flink_timeout,
-                )
-                .unwrap_or_else(|e| panic!("{e}")),
-                events: None,
-                cfg,
-            }
+            let store = flink_job_sync::adapters::store::Store::connect(&cfg.mongo)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let kube = flink_job_sync::adapters::k8s::Kubernetes::new(kube, &cfg.kube);
+            let flink = flink_job_sync::adapters::flink::FlinkClient::from_settings(&cfg.flink)
+                .unwrap_or_else(|e| panic!("{e}"));
+            Syncer::new(store, kube, flink, cfg.sync, cfg.rules)
         }
     };
     // With the password: the store refuses the login (SecantusDB checks it),
     // then is gone altogether.
+    seen.push(format!("{:?}", env(&[]).unwrap_or_else(|e| panic!("{e}"))));
     let with_password = syncer_with(&[]).await;
-    seen.push(format!("{:?}", with_password.cfg));
     for fault in [Fault::Pass, Fault::Down] {
         mongo.set(fault).await;
         let e = with_password
@@ -199,7 +197,7 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         .with_writer(move || sink.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    flink_job_sync::flink::FlinkClient::new(
+    flink_job_sync::adapters::flink::FlinkClient::new(
         "https://flink.example",
         None,
         std::time::Duration::from_secs(1),
@@ -210,7 +208,7 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         "{}",
         captured.text()
     );
-    flink_job_sync::flink::FlinkClient::with_tls(
+    flink_job_sync::adapters::flink::FlinkClient::with_tls(
         "https://flink.example",
         None,
         std::time::Duration::from_secs(1),
@@ -238,10 +236,10 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         _ => None,
     })
     .unwrap_or_else(|e| panic!("{e}"));
-    cfg.kubeconfig = Some(flink_job_sync::config::Secret::new(
+    cfg.kube.kubeconfig = Some(flink_job_sync::config::Secret::new(
         std::fs::read_to_string(&path).unwrap_or_default(),
     ));
-    flink_job_sync::k8s::KubeObserver::client_for(&cfg)
+    flink_job_sync::adapters::k8s::client_for(&cfg.kube)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -2,14 +2,14 @@
 //! Kubernetes Jobs once old enough, keeping those whose record still needs the
 //! pod log. All logic lives in the `flink-job-sync` crate.
 
-use flink_job_sync::cleanup::{Cleaner, handle};
-use flink_job_sync::{Config, lambda, telemetry};
+use flink_job_sync::runs::cleanup::{Cleaner, handle};
+use flink_job_sync::{Config, reporting::telemetry, runs::lambda};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 /// Reads the configuration once and builds every client once.
 async fn init() -> Result<Cleaner, flink_job_sync::Error> {
     let mut config = Config::from_env()?;
-    flink_job_sync::aws::resolve_secrets(&mut config).await?;
+    flink_job_sync::adapters::aws::resolve_secrets(&mut config).await?;
     Cleaner::from_config(&config).await
 }
 

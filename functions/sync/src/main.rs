@@ -2,14 +2,14 @@
 //! of `flink_jobs` follow Kubernetes and Flink. All logic lives in the
 //! `flink-job-sync` crate; this only wires it to the Lambda runtime.
 
-use flink_job_sync::sync::{Syncer, handle, stop_at};
-use flink_job_sync::{Config, lambda, telemetry};
+use flink_job_sync::runs::sync::{Syncer, handle, stop_at};
+use flink_job_sync::{Config, reporting::telemetry, runs::lambda};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 /// Reads the configuration once and builds every client once.
 async fn init() -> Result<Syncer, flink_job_sync::Error> {
     let mut config = Config::from_env()?;
-    flink_job_sync::aws::resolve_secrets(&mut config).await?;
+    flink_job_sync::adapters::aws::resolve_secrets(&mut config).await?;
     Syncer::from_config(config).await
 }
 

@@ -1,0 +1,421 @@
+//! Flink REST adapter: fetches job facts from the JobManager (and the History
+//! Server, when configured). It decides nothing; it only tells a trusted
+//! "unknown job" (the server answered 404) from "no trustworthy answer".
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::FlinkSettings;
+use crate::error::Error;
+use crate::rules::model::FlinkJobId;
+use crate::rules::plan::{FlinkFacts, FlinkJob};
+
+/// Flink's REST API: the JobManager, and the History Server when configured.
+#[derive(Debug, Clone)]
+pub struct FlinkClient {
+    http: reqwest::Client,
+    base: String,
+    history: Option<String>,
+}
+
+/// `/jobs/overview`, deserialized straight into the map by JobID: at fleet
+/// scale the overview is the largest answer a run reads, and no list of its
+/// entries is ever held beside the map.
+#[derive(Debug, Deserialize)]
+struct Overview {
+    #[serde(deserialize_with = "jobs_by_id")]
+    jobs: HashMap<FlinkJobId, FlinkJob>,
+}
+
+fn jobs_by_id<'de, D>(d: D) -> Result<HashMap<FlinkJobId, FlinkJob>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Jobs;
+    impl<'de> serde::de::Visitor<'de> for Jobs {
+        type Value = HashMap<FlinkJobId, FlinkJob>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list of jobs")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = HashMap::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(d) = seq.next_element::<JobDetails>()? {
+                // Entries whose jid is not a JobID are dropped: nothing else
+                // may ever reach a URL.
+                if let Some(id) = FlinkJobId::parse(&d.jid) {
+                    map.insert(id, FlinkJob::from(d));
+                }
+            }
+            Ok(map)
+        }
+    }
+    d.deserialize_seq(Jobs)
+}
+
+#[derive(Debug, Deserialize)]
+struct JobDetails {
+    jid: String,
+    state: String,
+    #[serde(rename = "start-time", default = "minus_one")]
+    start: i64,
+    #[serde(rename = "end-time", default = "minus_one")]
+    end: i64,
+}
+
+fn minus_one() -> i64 {
+    -1
+}
+
+impl From<JobDetails> for FlinkJob {
+    fn from(d: JobDetails) -> Self {
+        FlinkJob {
+            state: d.state,
+            start_ms: d.start,
+            end_ms: d.end,
+            root_cause: None,
+        }
+    }
+}
+
+/// The jobs of a `/jobs/overview` body by JobID. Unknown fields and states
+/// pass through (the rule decides what a state means); entries whose `jid`
+/// is not a JobID are dropped, so nothing else ever reaches a URL.
+pub fn parse_overview(body: &[u8]) -> Result<HashMap<FlinkJobId, FlinkJob>, Error> {
+    let overview: Overview = serde_json::from_slice(body)
+        .map_err(|e| Error::flink("GET /jobs/overview: unreadable JSON", Some(Box::new(e))))?;
+    Ok(overview.jobs)
+}
+
+/// The answer for one job from one server.
+enum Lookup {
+    Found(FlinkJob),
+    NotFound,
+    Failed(Error),
+}
+
+impl FlinkClient {
+    /// The client the settings describe (sync requires `FLINK_REST_URL`).
+    pub fn from_settings(settings: &FlinkSettings) -> Result<Self, Error> {
+        FlinkClient::with_tls(
+            settings.rest_url()?,
+            settings.history_url.as_deref(),
+            settings.timeout,
+            !settings.tls_insecure,
+        )
+    }
+
+    /// A client that verifies TLS certificates (the only kind tests and
+    /// tools build).
+    pub fn new(base: &str, history: Option<&str>, timeout: Duration) -> Result<Self, Error> {
+        FlinkClient::with_tls(base, history, timeout, true)
+    }
+
+    /// `verify_tls: false` accepts any certificate; it is only reached by
+    /// explicit configuration (`FLINK_TLS_INSECURE=true`) and says so.
+    pub fn with_tls(
+        base: &str,
+        history: Option<&str>,
+        timeout: Duration,
+        verify_tls: bool,
+    ) -> Result<Self, Error> {
+        if !verify_tls {
+            tracing::warn!("FLINK_TLS_INSECURE=true: Flink's TLS certificates are not verified");
+        }
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(!verify_tls)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .user_agent(concat!("flink-job-sync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::flink("building the HTTP client", Some(Box::new(e))))?;
+        Ok(FlinkClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            history: history.map(|h| h.trim_end_matches('/').to_string()),
+        })
+    }
+
+    /// `GET /jobs/overview`: every job the JobManager still knows, by JobID.
+    pub async fn overview(&self) -> Result<HashMap<FlinkJobId, FlinkJob>, Error> {
+        let url = format!("{}/jobs/overview", self.base);
+        let body = self
+            .get_ok(&url)
+            .await?
+            .ok_or_else(|| Error::flink("GET /jobs/overview: 404", None))?;
+        parse_overview(&body)
+    }
+
+    /// Facts about a job absent from the overview: asks `/jobs/{id}`, then the
+    /// History Server. Only answers that are 404 everywhere make a miss.
+    pub async fn job(&self, id: &FlinkJobId) -> FlinkFacts {
+        match self.lookup(&self.base, id).await {
+            Lookup::Found(job) => FlinkFacts::Found(job),
+            Lookup::Failed(e) => FlinkFacts::Unavailable(e.detail()),
+            Lookup::NotFound => match &self.history {
+                None => FlinkFacts::Missing,
+                Some(history) => match self.lookup(history, id).await {
+                    Lookup::Found(job) => FlinkFacts::Found(job),
+                    Lookup::NotFound => FlinkFacts::Missing,
+                    Lookup::Failed(e) => {
+                        FlinkFacts::Unavailable(format!("history server: {}", e.detail()))
+                    }
+                },
+            },
+        }
+    }
+
+    async fn lookup(&self, base: &str, id: &FlinkJobId) -> Lookup {
+        let url = format!("{base}/jobs/{id}");
+        match self.get_ok(&url).await {
+            Err(e) => Lookup::Failed(e),
+            Ok(None) => Lookup::NotFound,
+            Ok(Some(body)) => match serde_json::from_slice::<JobDetails>(&body) {
+                Ok(d) if d.jid == id.as_str() => Lookup::Found(d.into()),
+                Ok(d) => Lookup::Failed(Error::flink(
+                    format!("GET /jobs/{id} answered for another job {:?}", d.jid),
+                    None,
+                )),
+                Err(e) => Lookup::Failed(Error::flink(
+                    format!("GET /jobs/{id}: unreadable JSON"),
+                    Some(Box::new(e)),
+                )),
+            },
+        }
+    }
+
+    /// The root cause of a failed job, in words, from `/jobs/{id}/exceptions`.
+    pub async fn root_cause(&self, id: &FlinkJobId) -> Result<Option<String>, Error> {
+        let url = format!("{}/jobs/{id}/exceptions", self.base);
+        match self.get_ok(&url).await? {
+            None => Ok(None),
+            Some(body) => {
+                let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                    Error::flink(
+                        format!("GET /jobs/{id}/exceptions: unreadable JSON"),
+                        Some(Box::new(e)),
+                    )
+                })?;
+                Ok(root_cause_of(&v))
+            }
+        }
+    }
+
+    /// The body of a 200, `None` for a 404, and an error for anything else.
+    async fn get_ok(&self, url: &str) -> Result<Option<Vec<u8>>, Error> {
+        let path = url.strip_prefix(&self.base).unwrap_or(url).to_string();
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| request_failure(&path, e))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(Error::flink(format!("GET {path}: HTTP {status}"), None));
+        }
+        let body = resp.bytes().await.map_err(|e| request_failure(&path, e))?;
+        // Into, not to_vec: the buffer is taken over, not copied (the
+        // overview of a large cluster is megabytes).
+        Ok(Some(body.into()))
+    }
+}
+
+/// A request that got no answer, said without its URL.
+fn request_failure(path: &str, e: reqwest::Error) -> Error {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    // reqwest's Display includes the URL, which may carry credentials.
+    let e = e.without_url();
+    Error::flink(format!("GET {path}: {kind}"), Some(Box::new(e)))
+}
+
+/// Reads both shapes: Flink 1.x `root-exception`, and 2.x
+/// `exceptionHistory.entries[0]`. The deepest `Caused by:` of a stack trace is
+/// the root; a wrapper such as "Recovery is suppressed" is named after it.
+pub fn root_cause_of(v: &serde_json::Value) -> Option<String> {
+    let from_trace = |trace: &str| -> Option<String> {
+        let first = trace
+            .lines()
+            .next()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())?;
+        let deepest = trace
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Caused by:").map(str::trim))
+            .rfind(|c| !c.is_empty());
+        Some(match deepest {
+            Some(root) if root != first => format!("{root} (via {first})"),
+            _ => first.to_string(),
+        })
+    };
+    if let Some(entry) = v.pointer("/exceptionHistory/entries/0") {
+        if let Some(trace) = entry.get("stacktrace").and_then(|s| s.as_str())
+            && let Some(cause) = from_trace(trace)
+        {
+            return Some(cause);
+        }
+        // An empty name says nothing: a FAILED record keeps no empty reason
+        // (found by the `flink_json` fuzz target).
+        if let Some(name) = entry
+            .get("exceptionName")
+            .and_then(|s| s.as_str())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            return Some(name.to_string());
+        }
+    }
+    v.get("root-exception")
+        .and_then(|s| s.as_str())
+        .and_then(from_trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Arbitrary JSON, nested a few levels.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,40}".prop_map(serde_json::Value::from),
+            "[0-9a-f]{32}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("jobs".to_string()),
+                        Just("jid".to_string()),
+                        Just("state".to_string()),
+                        Just("start-time".to_string()),
+                        Just("end-time".to_string()),
+                        Just("exceptionHistory".to_string()),
+                        Just("entries".to_string()),
+                        Just("stacktrace".to_string()),
+                        Just("root-exception".to_string()),
+                        "[a-z-]{1,12}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any body parses or is an error, without panicking.
+        #[test]
+        fn any_overview_body_parses_or_errs_and_yields_only_job_ids(v in json()) {
+            let body = serde_json::to_vec(&v).unwrap_or_default();
+            // Every JobID that comes out was a `jid` of the input: none is
+            // made up or taken from another field.
+            let jids: Vec<&str> = v["jobs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|j| j["jid"].as_str())
+                .collect();
+            if let Ok(jobs) = parse_overview(&body) {
+                for id in jobs.keys() {
+                    prop_assert!(jids.contains(&id.as_str()), "{id} not in {jids:?}");
+                }
+            }
+            let _ = root_cause_of(&v);
+        }
+
+        /// Unknown states and extra fields are kept, not refused.
+        #[test]
+        fn unknown_states_and_fields_are_tolerated(id in "[0-9a-f]{32}", state in "[A-Z_]{1,20}", extra in ".{0,20}") {
+            let body = serde_json::json!({"jobs": [{"jid": id, "state": state, "start-time": 5, "end-time": -1,
+                "name": extra, "tasks": {"total": 1}, "new-field": [1, 2]}]});
+            let jobs = parse_overview(&serde_json::to_vec(&body).unwrap_or_default()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let job = jobs.values().next().ok_or_else(|| TestCaseError::fail("the job"))?;
+            prop_assert_eq!(&job.state, &state);
+        }
+
+        /// Bytes that are not JSON are an error naming the endpoint.
+        #[test]
+        fn garbage_bytes_are_an_error_naming_the_endpoint(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Err(e) = parse_overview(&bytes) {
+                prop_assert!(e.detail().starts_with("GET /jobs/overview: "));
+            }
+        }
+    }
+
+    #[test]
+    fn root_cause_of_flink_2_exception_history_is_the_deepest_cause() {
+        let v: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/flink/exceptions_2x_failed.json"
+        ))
+        .expect("fixture");
+        let cause = root_cause_of(&v).expect("a cause");
+        assert!(
+            cause.starts_with("java.lang.NumberFormatException: For input string"),
+            "{cause}"
+        );
+        assert!(
+            cause.contains("via org.apache.flink.runtime.JobException"),
+            "{cause}"
+        );
+    }
+
+    #[test]
+    fn root_cause_of_flink_1_root_exception() {
+        let v = serde_json::json!({"root-exception": "java.lang.RuntimeException: boom\n\tat X.y(X.java:1)\nCaused by: java.io.IOException: disk\n\tat Z", "all-exceptions": []});
+        assert_eq!(
+            root_cause_of(&v).as_deref(),
+            Some("java.io.IOException: disk (via java.lang.RuntimeException: boom)")
+        );
+        assert_eq!(
+            root_cause_of(&serde_json::json!({"exceptionHistory": {"entries": []}})),
+            None
+        );
+    }
+
+    #[test]
+    fn an_empty_exception_name_or_cause_is_no_reason() {
+        let v = serde_json::json!({"exceptionHistory": {"entries": [{"exceptionName": " "}]}});
+        assert_eq!(root_cause_of(&v), None);
+        let v = serde_json::json!({
+            "exceptionHistory": {"entries": [{"exceptionName": ""}]},
+            "root-exception": "java.lang.IllegalStateException: boom\nCaused by: \n",
+        });
+        assert_eq!(
+            root_cause_of(&v).as_deref(),
+            Some("java.lang.IllegalStateException: boom")
+        );
+    }
+
+    #[test]
+    fn overview_fixture_parses_with_minus_one_end_time_default() {
+        let o: Overview = serde_json::from_str(include_str!(
+            "../../tests/fixtures/flink/overview_finished_failed.json"
+        ))
+        .expect("fixture");
+        assert_eq!(o.jobs.len(), 2);
+        let d: JobDetails = serde_json::from_str(r#"{"jid":"a","state":"RUNNING","start-time":5}"#)
+            .expect("parses");
+        assert_eq!((d.start, d.end), (5, -1));
+    }
+}

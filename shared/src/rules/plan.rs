@@ -1,0 +1,562 @@
+//! The sync rule, as a pure function: from one record and what was observed of
+//! its Kubernetes Job and its Flink job, the changes to make to the record.
+//! No I/O here; the adapters fetch the facts and apply the plan.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::rules::model::{FlinkJobId, Record, Status, System, status_for_flink_state, truncate};
+
+/// Tunables of the rule.
+#[derive(Debug, Clone)]
+pub struct SyncRules {
+    /// How long a record may wait for its Kubernetes Job to appear.
+    pub job_not_found_grace: Duration,
+    /// How long a pod may wait on an image or config problem before the record fails.
+    pub pod_waiting_grace: Duration,
+    /// Consecutive trusted misses on Flink before a job counts as gone.
+    pub missing_threshold: u32,
+    /// Longest `status_reason` and `sync_error`, in bytes.
+    pub reason_max_bytes: usize,
+}
+
+impl Default for SyncRules {
+    fn default() -> Self {
+        SyncRules {
+            job_not_found_grace: Duration::minutes(10),
+            pod_waiting_grace: Duration::minutes(5),
+            missing_threshold: 3,
+            reason_max_bytes: 2048,
+        }
+    }
+}
+
+/// Longest [`Plan::reason`], in bytes: a dry run lists up to a hundred.
+pub const REASON_SUMMARY_MAX_BYTES: usize = 300;
+
+/// Pod waiting reasons that do not cure themselves.
+pub const STUCK_WAITING_REASONS: [&str; 4] = [
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+];
+
+/// What was seen of the record's Kubernetes Job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum K8sFacts {
+    /// The namespace's Job list could not be read.
+    Unavailable(String),
+    /// The list was read and has no Job of that name.
+    NoJob,
+    /// The Job, with its pods and logs.
+    Job(JobFacts),
+}
+
+/// What was seen of a record's Kubernetes Job.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct JobFacts {
+    /// The Job's name.
+    pub name: String,
+    /// Condition `Complete` is true.
+    pub complete: bool,
+    /// Condition `Failed` is true: its reason and message.
+    pub failed: Option<String>,
+    /// The newest pod of the Job.
+    pub pod: Option<PodFacts>,
+    /// Its started pods' logs.
+    pub log: LogFacts,
+}
+
+/// The Job's newest pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodFacts {
+    /// The pod's name.
+    pub name: String,
+    /// A container waiting: reason, message, and since when (pod creation).
+    pub waiting: Option<Waiting>,
+    /// Exit code of the terminated container.
+    pub exit_code: Option<i32>,
+}
+
+/// A container waiting to start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Waiting {
+    /// Kubernetes' reason (`ImagePullBackOff`).
+    pub reason: String,
+    /// Kubernetes' message.
+    pub message: String,
+    /// Since when: the pod's creation.
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// The pod logs of the Job, read from its pods that have started.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum LogFacts {
+    /// No pod has started, or the Job has no pod at all.
+    #[default]
+    NotStarted,
+    /// The logs were read: the JobIDs they announce and their last lines.
+    Read {
+        /// The JobIDs announced, oldest pod first, without repeats.
+        ids: Vec<FlinkJobId>,
+        /// The newest log's last lines, for a failure's reason.
+        tail: String,
+    },
+    /// A pod has started but its log could not be read this time.
+    Unreadable(String),
+}
+
+/// What was seen of the Flink job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FlinkFacts {
+    /// The JobManager (or History Server) knows the job.
+    Found(FlinkJob),
+    /// The JobManager answered, and no source knows the job: a trusted miss.
+    Missing,
+    /// No trustworthy answer (timeout, refused, 5xx, garbled JSON).
+    Unavailable(String),
+}
+
+/// A job as Flink reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlinkJob {
+    /// Flink's state (`RUNNING`); unknown states pass through.
+    pub state: String,
+    /// Epoch milliseconds; -1 (or any value ≤ 0) when Flink has none.
+    pub start_ms: i64,
+    /// Epoch milliseconds; -1 (or any value ≤ 0) while running.
+    pub end_ms: i64,
+    /// Root cause from `/jobs/{id}/exceptions`, fetched for failed jobs.
+    pub root_cause: Option<String>,
+}
+
+/// Everything observed for one record in this run. `flink` describes the
+/// record's JobID, or the one the log just revealed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    /// The Kubernetes facts; `None` when not looked at (the JobID is known).
+    pub k8s: Option<K8sFacts>,
+    /// The Flink facts; `None` when there is no JobID to follow.
+    pub flink: Option<FlinkFacts>,
+}
+
+/// Which system a transition was learned from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The Kubernetes Job or pod said so.
+    Kubernetes,
+    /// Flink said so.
+    Flink,
+}
+
+impl Source {
+    /// The name stored in `status_history`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Kubernetes => "kubernetes",
+            Source::Flink => "flink",
+        }
+    }
+}
+
+/// One change to a field sync owns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A new status, learned from `source`.
+    Status {
+        /// The status read.
+        from: Status,
+        /// The status to write.
+        to: Status,
+        /// What it was learned from.
+        source: Source,
+    },
+    /// The JobID read from the pod log, and every JobID it announced.
+    FlinkJobId {
+        /// The first JobID announced: `flink_job_id`.
+        first: FlinkJobId,
+        /// Every JobID announced: `flink_job_ids`.
+        all: Vec<FlinkJobId>,
+    },
+    /// Flink's state word.
+    FlinkState(String),
+    /// When Flink started the job.
+    StartTime(DateTime<Utc>),
+    /// When it ended.
+    EndTime(DateTime<Utc>),
+    /// Seconds.
+    Duration(f64),
+    /// Why the status is what it is.
+    StatusReason(String),
+    /// `None` clears it.
+    SyncError(Option<SyncError>),
+    /// Runs in a row Flink did not know the JobID (0 removes the field).
+    MissingCount(u32),
+}
+
+/// Why a record could not be observed this run: which system failed, and
+/// the text stored in `sync_error` (`"flink: HTTP 503 ..."`, bounded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncError {
+    /// The system that failed.
+    pub system: System,
+    /// `"<system>: <detail>"`, as stored.
+    pub text: String,
+}
+
+impl SyncError {
+    /// `"<system>: <detail>"`, at most `max_bytes`.
+    pub fn new(system: System, detail: &str, max_bytes: usize) -> SyncError {
+        let text = format!("{}: {detail}", system.as_str());
+        SyncError {
+            system,
+            text: truncate(&text, max_bytes).to_string(),
+        }
+    }
+}
+
+/// The plan for one record: the changes (empty when nothing new was learned),
+/// and anything worth a log line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Plan {
+    /// What to write; empty when nothing new was learned.
+    pub changes: Vec<Change>,
+    /// A Flink state the rule does not know (logged; the status is left as it is).
+    pub unknown_flink_state: Option<String>,
+}
+
+impl Plan {
+    /// The status change, if the plan makes one: from, to, and what it was learned from.
+    pub fn transition(&self) -> Option<(Status, Status, Source)> {
+        self.changes.iter().find_map(|c| match c {
+            Change::Status { from, to, source } => Some((*from, *to, *source)),
+            _ => None,
+        })
+    }
+
+    /// What the plan changes, in words, for a person reading a dry run: the
+    /// status reason first when there is one, then what was learned. At most
+    /// [`REASON_SUMMARY_MAX_BYTES`].
+    pub fn reason(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(reason) = self.changes.iter().find_map(|c| match c {
+            Change::StatusReason(r) => Some(r),
+            _ => None,
+        }) {
+            parts.push(reason.clone());
+        }
+        for c in &self.changes {
+            let part = match c {
+                Change::Status { source, .. } => format!("learned from {}", source.as_str()),
+                Change::FlinkJobId { first, all } if all.len() > 1 => {
+                    format!(
+                        "JobID {first} (and {} more) found in the pod log",
+                        all.len() - 1
+                    )
+                }
+                Change::FlinkJobId { first, .. } => format!("JobID {first} found in the pod log"),
+                Change::FlinkState(state) => format!("Flink state {state}"),
+                Change::StartTime(_) => "start time".to_string(),
+                Change::EndTime(_) => "end time".to_string(),
+                Change::Duration(secs) => format!("duration {secs}s"),
+                Change::StatusReason(_) => continue,
+                Change::SyncError(Some(e)) => format!("sync_error: {}", e.text),
+                Change::SyncError(None) => "sync_error cleared".to_string(),
+                Change::MissingCount(0) => "found on Flink again".to_string(),
+                Change::MissingCount(n) => format!("not on Flink ({n} consecutive checks)"),
+            };
+            parts.push(part);
+        }
+        truncate(&parts.join("; "), REASON_SUMMARY_MAX_BYTES).to_string()
+    }
+
+    /// The JobID the plan records for the first time, if any.
+    pub fn new_flink_job_id(&self) -> Option<&FlinkJobId> {
+        self.changes.iter().find_map(|c| match c {
+            Change::FlinkJobId { first, .. } => Some(first),
+            _ => None,
+        })
+    }
+}
+
+/// The JobID Flink should be asked about for this record: the stored one, or
+/// the first one its pod log announced.
+pub fn flink_job_id_to_follow<'a>(
+    record: &'a Record,
+    k8s: Option<&'a K8sFacts>,
+) -> Option<&'a FlinkJobId> {
+    record.flink_job_id.as_ref().or(match k8s {
+        Some(K8sFacts::Job(JobFacts {
+            log: LogFacts::Read { ids, .. },
+            ..
+        })) => ids.first(),
+        _ => None,
+    })
+}
+
+/// Whether the run should fetch Flink's root cause for this record: only for
+/// a job Flink reports FAILED whose record is not FAILED yet, so a failed
+/// fleet costs one exceptions request per failure, once.
+pub fn needs_root_cause(record: &Record, flink: Option<&FlinkFacts>) -> bool {
+    record.status != Status::Failed
+        && matches!(flink, Some(FlinkFacts::Found(job)) if job.state == "FAILED")
+}
+
+/// The rule. A final record never changes; a value already stored is never
+/// written again, so a quiet fleet costs no writes.
+pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &SyncRules) -> Plan {
+    let mut b = Builder {
+        record,
+        rules,
+        plan: Plan::default(),
+        status: record.status,
+        error: None,
+    };
+    if record.status.is_final() {
+        return Plan::default();
+    }
+    let mut follow_flink = record.flink_job_id.is_some();
+    if record.flink_job_id.is_none() {
+        match &observed.k8s {
+            None => {}
+            Some(K8sFacts::Unavailable(e)) => b.error = Some((System::Kubernetes, e.clone())),
+            Some(K8sFacts::NoJob) => {
+                let waited = record.submitted().map(|s| now - s);
+                if let Some(waited) = waited.filter(|w| *w > rules.job_not_found_grace) {
+                    let reason = format!(
+                        "Kubernetes Job not found: no Job {:?} {} after submission (grace {})",
+                        record.k8s_job_name(),
+                        human(waited),
+                        human(rules.job_not_found_grace)
+                    );
+                    b.fail(Source::Kubernetes, reason);
+                }
+            }
+            Some(K8sFacts::Job(job)) => follow_flink = b.kubernetes_job(job, now),
+        }
+    }
+    if follow_flink {
+        match &observed.flink {
+            None => {}
+            Some(FlinkFacts::Unavailable(e)) => b.error = Some((System::Flink, e.clone())),
+            Some(FlinkFacts::Missing) => {
+                let misses = record.flink_missing_count.saturating_add(1);
+                b.plan.changes.push(Change::MissingCount(misses));
+                if misses >= rules.missing_threshold {
+                    let id = flink_job_id_to_follow(record, observed.k8s.as_ref())
+                        .map(ToString::to_string);
+                    b.fail(
+                        Source::Flink,
+                        format!(
+                            "Flink job {} not found on Flink cluster ({misses} consecutive checks)",
+                            id.unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+            Some(FlinkFacts::Found(job)) => b.flink_job(job),
+        }
+    }
+    b.finish()
+}
+
+struct Builder<'a> {
+    record: &'a Record,
+    rules: &'a SyncRules,
+    plan: Plan,
+    status: Status,
+    /// Which system could not be observed, and how.
+    error: Option<(System, String)>,
+}
+
+impl Builder<'_> {
+    fn set_status(&mut self, to: Status, source: Source) {
+        if to != self.record.status {
+            self.plan
+                .changes
+                .retain(|c| !matches!(c, Change::Status { .. }));
+            self.plan.changes.push(Change::Status {
+                from: self.record.status,
+                to,
+                source,
+            });
+        }
+        self.status = to;
+    }
+
+    fn reason(&mut self, reason: String) {
+        let reason = truncate(reason.trim(), self.rules.reason_max_bytes).to_string();
+        if self.record.status_reason.as_deref() != Some(reason.as_str()) {
+            self.plan.changes.push(Change::StatusReason(reason));
+        }
+    }
+
+    fn fail(&mut self, source: Source, reason: String) {
+        self.set_status(Status::Failed, source);
+        self.reason(reason);
+    }
+
+    /// Returns whether Flink should be followed (a JobID was found).
+    fn kubernetes_job(&mut self, job: &JobFacts, now: DateTime<Utc>) -> bool {
+        let pod_part = |job: &JobFacts| match &job.pod {
+            Some(PodFacts {
+                name,
+                exit_code: Some(code),
+                ..
+            }) => format!("; pod {name} exit code {code}"),
+            _ => String::new(),
+        };
+        match &job.log {
+            LogFacts::Read { ids, .. } if !ids.is_empty() => {
+                self.plan.changes.push(Change::FlinkJobId {
+                    first: ids[0].clone(),
+                    all: ids.clone(),
+                });
+                return true;
+            }
+            LogFacts::Unreadable(e) => {
+                self.error = Some((
+                    System::Kubernetes,
+                    format!("reading the log of Job {}: {e}", job.name),
+                ));
+                return false;
+            }
+            _ => {}
+        }
+        let tail = match &job.log {
+            LogFacts::Read { tail, .. } if !tail.is_empty() => format!("\nlog tail:\n{tail}"),
+            _ => String::new(),
+        };
+        if let Some(failed) = &job.failed {
+            let reason = format!(
+                "Kubernetes Job {} failed: {failed}{}{tail}",
+                job.name,
+                pod_part(job)
+            );
+            self.fail(Source::Kubernetes, reason);
+        } else if job.complete {
+            let reason = format!(
+                "no Flink JobID in pod log of Kubernetes Job {}{}{tail}",
+                job.name,
+                pod_part(job)
+            );
+            self.fail(Source::Kubernetes, reason);
+        } else if let Some(PodFacts {
+            name,
+            waiting: Some(w),
+            ..
+        }) = &job.pod
+            && STUCK_WAITING_REASONS.contains(&w.reason.as_str())
+            && w.since
+                .is_some_and(|s| now - s > self.rules.pod_waiting_grace)
+        {
+            let reason = format!(
+                "pod {name} of Kubernetes Job {} cannot start: {}: {} (waiting longer than {})",
+                job.name,
+                w.reason,
+                w.message,
+                human(self.rules.pod_waiting_grace)
+            );
+            self.fail(Source::Kubernetes, reason);
+        }
+        false
+    }
+
+    fn flink_job(&mut self, job: &FlinkJob) {
+        let r = self.record;
+        if r.flink_missing_count != 0 {
+            self.plan.changes.push(Change::MissingCount(0));
+        }
+        if r.flink_state.as_deref() != Some(job.state.as_str()) {
+            self.plan
+                .changes
+                .push(Change::FlinkState(job.state.clone()));
+        }
+        match status_for_flink_state(&job.state) {
+            Some(status) => self.set_status(status, Source::Flink),
+            None => self.plan.unknown_flink_state = Some(job.state.clone()),
+        }
+        let start = epoch_ms(job.start_ms);
+        if let Some(start) = start
+            && r.start_time != Some(start)
+        {
+            self.plan.changes.push(Change::StartTime(start));
+        }
+        if !self.status.is_final() {
+            return;
+        }
+        let end = epoch_ms(job.end_ms);
+        if let Some(end) = end
+            && r.end_time != Some(end)
+        {
+            self.plan.changes.push(Change::EndTime(end));
+        }
+        if let (Some(start), Some(end)) = (start, end) {
+            let secs = (end - start).num_milliseconds().max(0) as f64 / 1000.0;
+            if r.duration != Some(secs) {
+                self.plan.changes.push(Change::Duration(secs));
+            }
+        }
+        if self.status == Status::Failed {
+            let cause = job
+                .root_cause
+                .clone()
+                .unwrap_or_else(|| "Flink reports the job FAILED".to_string());
+            self.reason(cause);
+        }
+    }
+
+    fn finish(mut self) -> Plan {
+        let max = self.rules.reason_max_bytes;
+        let error = self
+            .error
+            .map(|(system, detail)| SyncError::new(system, &detail, max));
+        if error.as_ref().map(|e| e.text.as_str()) != self.record.sync_error.as_deref() {
+            self.plan.changes.push(Change::SyncError(error));
+        }
+        self.plan
+    }
+}
+
+fn epoch_ms(ms: i64) -> Option<DateTime<Utc>> {
+    if ms <= 0 {
+        None
+    } else {
+        Utc.timestamp_millis_opt(ms).single()
+    }
+}
+
+/// A duration as a person says it: `45s`, `10m`, `1h02m`, `3d04h`.
+fn human(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (days, hours, mins, secs) {
+        (0, 0, 0, s) => format!("{s}s"),
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m{s:02}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h{m:02}m"),
+        (d, 0, _, _) => format!("{d}d"),
+        (d, h, _, _) => format!("{d}d{h:02}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        for (secs, want) in [
+            (45, "45s"),
+            (600, "10m"),
+            (610, "10m10s"),
+            (3600, "1h"),
+            (3720, "1h02m"),
+            (3 * 86_400 + 4 * 3600 + 59, "3d04h"),
+            (2 * 86_400, "2d"),
+        ] {
+            assert_eq!(human(Duration::seconds(secs)), want);
+        }
+    }
+}

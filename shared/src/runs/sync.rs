@@ -1,0 +1,639 @@
+//! One sync run: read the non-final records, observe Kubernetes (for records
+//! still waiting for their JobID) and Flink (one overview, then only the
+//! JobIDs absent from it), decide each record with [`plan::decide`], and apply
+//! the changed ones as conditional writes. One bad record never fails the run;
+//! only an unreadable MongoDB does.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use futures::StreamExt;
+use mongodb::bson::{Document, doc};
+use serde::Deserialize;
+
+use crate::adapters::events::{self, Publisher};
+use crate::adapters::flink::FlinkClient;
+use crate::adapters::k8s::{CondensedJob, Kubernetes};
+use crate::adapters::store::{self, Store, Write};
+use crate::config::{Config, SyncSettings};
+use crate::error::Error;
+use crate::reporting::summary::{
+    MalformedReport, Phases, RecordError, Summary, WOULD_CHANGE_MAX, WouldChange,
+};
+use crate::rules::model::{FlinkJobId, Record, System, to_bson_date};
+use crate::rules::plan::{self, FlinkFacts, K8sFacts, Observed, Plan, SyncRules};
+
+/// What an invocation asks for. The scheduled event carries none of these
+/// fields and so means "everything, for real".
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Sync only these records (a manual run); all non-final ones when absent.
+    #[serde(default)]
+    pub job_ids: Option<Vec<String>>,
+    /// Decide and report, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl SyncRequest {
+    /// The keys a manual sync payload may carry.
+    pub const KEYS: [&str; 2] = ["job_ids", "dry_run"];
+
+    /// Reads a manual payload or an EventBridge scheduled event.
+    pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
+        let req: SyncRequest = crate::runs::payload::parse(v, &SyncRequest::KEYS)?;
+        if let Some(ids) = &req.job_ids {
+            if ids.is_empty() {
+                return Err(Error::Input(
+                    "payload: job_ids is empty (leave it out to sync every non-final record)"
+                        .into(),
+                ));
+            }
+            if ids.len() > 10_000 {
+                return Err(Error::Input(
+                    "payload: job_ids holds more than 10000 entries".into(),
+                ));
+            }
+            if ids.iter().any(|i| i.is_empty() || i.len() > 512) {
+                return Err(Error::Input(
+                    "payload: job_ids entries must be 1 to 512 bytes".into(),
+                ));
+            }
+        }
+        Ok(req)
+    }
+}
+
+fn ms_since(t: std::time::Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The sync function's clients, settings and rule, built once per warm function.
+pub struct Syncer {
+    store: Store,
+    kube: Kubernetes,
+    flink: FlinkClient,
+    /// Set when `EVENT_BUS_NAME` is.
+    events: Option<Publisher>,
+    settings: SyncSettings,
+    rules: SyncRules,
+}
+
+impl Syncer {
+    /// A syncer over clients built elsewhere (tests point them at their own
+    /// servers); it publishes no events until [`Syncer::set_events`].
+    pub fn new(
+        store: Store,
+        kube: Kubernetes,
+        flink: FlinkClient,
+        settings: SyncSettings,
+        rules: SyncRules,
+    ) -> Syncer {
+        Syncer {
+            store,
+            kube,
+            flink,
+            events: None,
+            settings,
+            rules,
+        }
+    }
+
+    /// Builds every client once, for all invocations of a warm function.
+    pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
+        let store = Store::connect(&cfg.mongo).await?;
+        let kube = Kubernetes::connect(&cfg.kube).await?;
+        let flink = FlinkClient::from_settings(&cfg.flink)?;
+        let mut syncer = Syncer::new(store, kube, flink, cfg.sync, cfg.rules);
+        if cfg.events.bus_name.is_some() {
+            let sdk = crate::adapters::aws::sdk_config().await;
+            syncer.set_events(Publisher::from_settings(&sdk, &cfg.events));
+        }
+        Ok(syncer)
+    }
+
+    /// Publishes state-change events through `events` (none when `None`).
+    pub fn set_events(&mut self, events: Option<Publisher>) {
+        self.events = events;
+    }
+
+    /// Observes Kubernetes through `kube` from now on.
+    pub fn set_kubernetes(&mut self, kube: Kubernetes) {
+        self.kube = kube;
+    }
+
+    /// The records this syncer reads and writes.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The rule's settings this syncer decides with.
+    pub fn rules(&self) -> &SyncRules {
+        &self.rules
+    }
+
+    /// One run over every record asked for, with no deadline.
+    pub async fn run(&self, req: &SyncRequest) -> Result<Summary, Error> {
+        self.run_until(req, None).await
+    }
+
+    /// A run that starts no new chunk of records after `stop_at` (the first
+    /// chunk always runs, so every run makes progress). A run cut short is
+    /// recorded as partial with the `_id` it stopped after, and the next run
+    /// starts there, so every record is reached even when no single run can
+    /// cover them all. Every record is whole: a chunk's writes are per-record
+    /// conditional writes, applied before the next chunk starts.
+    pub async fn run_until(
+        &self,
+        req: &SyncRequest,
+        stop_at: Option<std::time::Instant>,
+    ) -> Result<Summary, Error> {
+        let started = Utc::now();
+        let clock = std::time::Instant::now();
+        let run_id = store::new_run_id();
+        let span = tracing::info_span!("sync", run_id = %run_id, dry_run = req.dry_run);
+        let _enter = span.enter();
+        self.store.ensure_indexes().await?;
+        if !req.dry_run {
+            self.store.start_run(&run_id, started, false).await?;
+        }
+        let read_started = std::time::Instant::now();
+        let (mut records, malformed) = self.store.non_final_records(req.job_ids.as_deref()).await?;
+        let mut summary = Summary {
+            run_id: run_id.clone(),
+            dry_run: req.dry_run,
+            ..Default::default()
+        };
+        summary.phases_ms.read = ms_since(read_started);
+        for e in malformed {
+            tracing::warn!(record = %e.id, problem = %e.problem, "malformed record skipped");
+            summary.malformed.push(MalformedReport {
+                job_id: e.id,
+                error: e.problem,
+            });
+        }
+        if let Some(ids) = &req.job_ids {
+            self.sort_unsynced_requests(ids, &records, &mut summary)
+                .await?;
+        }
+        if req.job_ids.is_none()
+            && let Some(after) = self.store.resume_point().await?
+        {
+            rotate_after(&mut records, &after);
+        }
+        let mut cache = ObserveCache::default();
+        let mut resume_after = None;
+        let chunk_size = self.settings.chunk_size.max(1);
+        for (i, chunk) in records.chunks(chunk_size).enumerate() {
+            if i > 0 && stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                summary.records_deferred = records.len() - i * chunk_size;
+                resume_after = records.get(i * chunk_size - 1).map(|r| r.oid.to_bson());
+                tracing::warn!(
+                    deferred = summary.records_deferred,
+                    "near the deadline: the rest waits for the next run"
+                );
+                break;
+            }
+            summary.records_checked += chunk.len();
+            self.sync_chunk(chunk, req, &run_id, &mut cache, &mut summary)
+                .await?;
+        }
+        self.finish(req, &run_id, clock, resume_after, summary)
+            .await
+    }
+
+    /// Says which requested job_ids this run will not sync: those no record
+    /// has (`not_found`) and those whose record is final (`already_final`).
+    /// A malformed record is reported as such, not here.
+    async fn sort_unsynced_requests(
+        &self,
+        ids: &[String],
+        records: &[Record],
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let seen: HashSet<&str> = records
+            .iter()
+            .map(|r| r.job_id.as_str())
+            .chain(summary.malformed.iter().map(|m| m.job_id.as_str()))
+            .collect();
+        let unseen: Vec<String> = ids
+            .iter()
+            .filter(|i| !seen.contains(i.as_str()))
+            .cloned()
+            .collect();
+        if unseen.is_empty() {
+            return Ok(());
+        }
+        let finals: HashSet<String> = self
+            .store
+            .final_job_ids(&unseen)
+            .await?
+            .into_iter()
+            .collect();
+        for id in unseen {
+            if finals.contains(&id) {
+                summary.already_final.push(id);
+            } else {
+                summary.not_found.push(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Observes, decides and writes one chunk of records.
+    async fn sync_chunk(
+        &self,
+        records: &[Record],
+        req: &SyncRequest,
+        run_id: &str,
+        cache: &mut ObserveCache,
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let observed = self.observe(records, cache, &mut summary.phases_ms).await;
+        let write_started = std::time::Instant::now();
+        let (writes, plans) = self.decide(records, &observed, run_id, summary);
+        let written: Vec<String> = if req.dry_run {
+            would_change(records, &plans, summary);
+            writes.into_iter().map(|w| w.job_id).collect()
+        } else {
+            self.write(writes, run_id, summary).await?
+        };
+        for job_id in &written {
+            if let Some((from, to, source)) =
+                plans.get(job_id.as_str()).and_then(|p| p.transition())
+            {
+                if req.dry_run {
+                    tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status would change (dry run)");
+                } else {
+                    tracing::info!(job_id = %job_id, from = %from, to = %to, source = source.as_str(), "status changed");
+                }
+                *summary
+                    .transitions
+                    .entry(format!("{from}->{to}"))
+                    .or_default() += 1;
+            }
+        }
+        summary.records_changed += written.len();
+        summary.phases_ms.write += ms_since(write_started);
+        Ok(())
+    }
+
+    /// Each record's plan and, for the ones that change, its conditional
+    /// write (with its event when events are published).
+    fn decide(
+        &self,
+        records: &[Record],
+        observed: &[Observed],
+        run_id: &str,
+        summary: &mut Summary,
+    ) -> (Vec<Write>, HashMap<String, Plan>) {
+        let now = Utc::now();
+        let mut writes: Vec<Write> = Vec::new();
+        let mut plans: HashMap<String, Plan> = HashMap::new();
+        for (record, obs) in records.iter().zip(observed) {
+            let plan = plan::decide(record, obs, now, &self.rules);
+            if let Some(state) = &plan.unknown_flink_state {
+                tracing::warn!(job_id = %record.job_id, flink_state = %state, "unknown Flink state: status left as it is");
+            }
+            for c in &plan.changes {
+                if let plan::Change::SyncError(Some(e)) = c {
+                    summary.errors.push(RecordError {
+                        job_id: record.job_id.clone(),
+                        system: e.system,
+                        error: e.text.clone(),
+                    });
+                }
+            }
+            let Some(mut w) =
+                store::write_for(record, &plan, now, run_id, self.settings.history_max)
+            else {
+                continue;
+            };
+            if self.events.is_some()
+                && let Some(event) =
+                    events::pending_event(record, &plan, record.revision.unwrap_or(0) + 1, now)
+            {
+                store::add_pending_event(&mut w, event);
+            }
+            plans.insert(w.job_id.clone(), plan);
+            writes.push(w);
+        }
+        (writes, plans)
+    }
+
+    /// Applies the writes; returns the job_ids written.
+    async fn write(
+        &self,
+        writes: Vec<Write>,
+        run_id: &str,
+        summary: &mut Summary,
+    ) -> Result<Vec<String>, Error> {
+        let applied = self.store.apply(writes, run_id).await?;
+        for job_id in &applied.conflicts {
+            tracing::info!(job_id = %job_id, "record changed meanwhile: left alone");
+        }
+        summary.conflicts += applied.conflicts.len();
+        for (job_id, e) in applied.failed {
+            summary.errors.push(RecordError {
+                job_id,
+                system: System::MongoDb,
+                error: format!("MongoDB refused the write: {e}"),
+            });
+        }
+        Ok(applied.written)
+    }
+
+    async fn finish(
+        &self,
+        req: &SyncRequest,
+        run_id: &str,
+        clock: std::time::Instant,
+        resume_after: Option<mongodb::bson::Bson>,
+        mut summary: Summary,
+    ) -> Result<Summary, Error> {
+        let finish_started = std::time::Instant::now();
+        if !req.dry_run
+            && let Some(publisher) = &self.events
+        {
+            self.publish_pending(publisher, &mut summary).await;
+        }
+        summary.complete = resume_after.is_none();
+        summary.phases_ms.finish = ms_since(finish_started);
+        summary.elapsed_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if !req.dry_run {
+            let transitions: Document = summary
+                .transitions
+                .iter()
+                .map(|(k, v)| (k.clone(), mongodb::bson::Bson::Int64(*v as i64)))
+                .collect();
+            let mut record = doc! {
+                "finished_at": to_bson_date(Utc::now()),
+                "state": if summary.complete { "complete" } else { "partial" },
+                "scope": if req.job_ids.is_some() { "selected" } else { "all" },
+                "records_checked": summary.records_checked as i64,
+                "records_changed": summary.records_changed as i64,
+                "conflicts": summary.conflicts as i64,
+                "errors": summary.errors.len() as i64,
+                "malformed": summary.malformed.len() as i64,
+                "transitions": transitions,
+                "elapsed_ms": summary.elapsed_ms as i64,
+            };
+            if let Some(after) = resume_after {
+                record.insert("resume_after", after);
+                record.insert("records_deferred", summary.records_deferred as i64);
+            }
+            if let Err(e) = self.store.finish_run(run_id, record).await {
+                tracing::warn!(error = %e, "the run's end could not be recorded");
+            }
+            let lag = match self.store.last_full_run().await {
+                Ok(last) => last.map(|t| (Utc::now() - t).num_milliseconds() as f64 / 1000.0),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync lag unknown");
+                    None
+                }
+            };
+            // CloudWatch reads EMF from stdout; it must be a line of its own.
+            println!(
+                "{}",
+                crate::reporting::metrics::emf(&summary, lag, Utc::now())
+            );
+        }
+        Ok(summary)
+    }
+
+    /// Publishes every pending event (this run's and leftovers), and pulls
+    /// the accepted ones from their records. Failures leave them pending.
+    async fn publish_pending(&self, publisher: &Publisher, summary: &mut Summary) {
+        let pending = match self.store.pending_events().await {
+            Ok(p) => p,
+            Err(e) => {
+                summary.event_errors.push(e.to_string());
+                return;
+            }
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let (accepted, errors) = publisher.publish(&pending).await;
+        for e in &errors {
+            tracing::warn!(error = %e, "event not published: kept pending for the next run");
+        }
+        summary.event_errors.extend(errors);
+        if let Err(e) = self.store.ack_events(&pending, &accepted).await {
+            // Accepted but still stored: published again next run, with the
+            // same event_id for consumers to drop.
+            summary.event_errors.push(e.to_string());
+        }
+        summary.events_published = accepted.len();
+        summary.events_pending = pending.len() - accepted.len();
+    }
+
+    /// Observes Kubernetes for the records still waiting for a JobID, then
+    /// Flink for every JobID known or just found. Returns one entry per record.
+    async fn observe(
+        &self,
+        records: &[Record],
+        cache: &mut ObserveCache,
+        phases: &mut Phases,
+    ) -> Vec<Observed> {
+        let k8s_started = std::time::Instant::now();
+        let mut observed = vec![Observed::default(); records.len()];
+        self.observe_kubernetes(records, cache, &mut observed).await;
+        phases.kubernetes += ms_since(k8s_started);
+        let flink_started = std::time::Instant::now();
+        let follow: Vec<(usize, FlinkJobId)> = records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                plan::flink_job_id_to_follow(r, observed[i].k8s.as_ref()).map(|id| (i, id.clone()))
+            })
+            .collect();
+        if !follow.is_empty() {
+            self.observe_flink(&follow, cache, &mut observed).await;
+            self.add_root_causes(records, follow, &mut observed).await;
+        }
+        phases.flink += ms_since(flink_started);
+        observed
+    }
+
+    /// The Kubernetes facts of the records still waiting for a JobID: each
+    /// namespace listed once per run, then the logs of their started pods.
+    async fn observe_kubernetes(
+        &self,
+        records: &[Record],
+        cache: &mut ObserveCache,
+        observed: &mut [Observed],
+    ) {
+        let default_ns = self.kube.namespace();
+        let waiting: Vec<usize> = (0..records.len())
+            .filter(|&i| records[i].flink_job_id.is_none())
+            .collect();
+        let namespaces: HashSet<&str> = waiting
+            .iter()
+            .map(|&i| records[i].namespace(default_ns))
+            .filter(|ns| !cache.listed.contains_key(*ns))
+            .collect();
+        let fresh = futures::future::join_all(namespaces.into_iter().map(|ns| async move {
+            let jobs = self.kube.jobs_in(ns).await.map_err(|e| e.detail());
+            (ns.to_string(), jobs)
+        }))
+        .await;
+        cache.listed.extend(fresh);
+        let listed = &cache.listed;
+        let facts = futures::stream::iter(waiting.iter().map(|&i| {
+            let record = &records[i];
+            let ns = record.namespace(default_ns);
+            async move {
+                let facts = match listed.get(ns) {
+                    Some(Err(e)) => K8sFacts::Unavailable(e.clone()),
+                    None => K8sFacts::Unavailable(format!("namespace {ns} was not listed")),
+                    Some(Ok(jobs)) => match jobs.get(record.k8s_job_name()) {
+                        None => K8sFacts::NoJob,
+                        Some(job) => K8sFacts::Job(self.kube.facts(ns, job).await),
+                    },
+                };
+                (i, facts)
+            }
+        }))
+        .buffer_unordered(self.settings.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (i, f) in facts {
+            observed[i].k8s = Some(f);
+        }
+    }
+
+    /// The Flink facts of the JobIDs to follow: one overview per run, then
+    /// a lookup of each JobID absent from it.
+    async fn observe_flink(
+        &self,
+        follow: &[(usize, FlinkJobId)],
+        cache: &mut ObserveCache,
+        observed: &mut [Observed],
+    ) {
+        if cache.overview.is_none() {
+            cache.overview = Some(self.flink.overview().await.map_err(|e| e.detail()));
+        }
+        let overview = match cache.overview.as_ref() {
+            None => return,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "Flink overview unavailable");
+                for (i, _) in follow {
+                    observed[*i].flink = Some(FlinkFacts::Unavailable(e.clone()));
+                }
+                return;
+            }
+            Some(Ok(overview)) => overview,
+        };
+        let absent = follow.iter().filter(|(_, id)| !overview.contains_key(id));
+        let mut looked_up: HashMap<usize, FlinkFacts> = futures::stream::iter(
+            absent.map(|(i, id)| async move { (*i, self.flink.job(id).await) }),
+        )
+        .buffer_unordered(self.settings.concurrency.max(1))
+        .collect()
+        .await;
+        for (i, id) in follow {
+            let f = looked_up
+                .remove(i)
+                .or_else(|| overview.get(id).cloned().map(FlinkFacts::Found))
+                .unwrap_or(FlinkFacts::Missing);
+            observed[*i].flink = Some(f);
+        }
+    }
+
+    /// The root cause of each job the rule will want one for.
+    async fn add_root_causes(
+        &self,
+        records: &[Record],
+        follow: Vec<(usize, FlinkJobId)>,
+        observed: &mut [Observed],
+    ) {
+        let failing = follow
+            .into_iter()
+            .filter(|(i, _)| plan::needs_root_cause(&records[*i], observed[*i].flink.as_ref()));
+        let causes = futures::stream::iter(
+            failing.map(|(i, id)| async move { (i, self.flink.root_cause(&id).await) }),
+        )
+        .buffer_unordered(self.settings.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (i, cause) in causes {
+            if let Some(FlinkFacts::Found(job)) = &mut observed[i].flink {
+                job.root_cause = match cause {
+                    Ok(c) => c,
+                    Err(e) => Some(format!(
+                        "Flink reports the job FAILED (root cause unavailable: {})",
+                        e.detail()
+                    )),
+                };
+            }
+        }
+    }
+}
+
+/// A dry run's list of what it would change, up to [`WOULD_CHANGE_MAX`].
+fn would_change(records: &[Record], plans: &HashMap<String, Plan>, summary: &mut Summary) {
+    let room = WOULD_CHANGE_MAX.saturating_sub(summary.would_change.len());
+    summary.would_change.extend(
+        records
+            .iter()
+            .filter_map(|r| Some((r, plans.get(r.job_id.as_str())?)))
+            .take(room)
+            .map(|(r, p)| WouldChange {
+                job_id: r.job_id.clone(),
+                from: r.status,
+                to: p.transition().map_or(r.status, |(_, to, _)| to),
+                reason: p.reason(),
+            }),
+    );
+}
+
+/// The Lambda handler: the payload in, the summary out (and logged).
+pub async fn handle(
+    syncer: &Syncer,
+    payload: serde_json::Value,
+    stop_at: Option<std::time::Instant>,
+) -> Result<Summary, Error> {
+    let req = SyncRequest::from_payload(&payload)?;
+    let summary = syncer.run_until(&req, stop_at).await?;
+    tracing::info!(
+        run_id = %summary.run_id,
+        records_checked = summary.records_checked,
+        records_changed = summary.records_changed,
+        conflicts = summary.conflicts,
+        errors = summary.errors.len(),
+        malformed = summary.malformed.len(),
+        elapsed_ms = summary.elapsed_ms,
+        phases_ms = %crate::reporting::telemetry::json(&summary.phases_ms),
+        transitions = %crate::reporting::telemetry::json(&summary.transitions),
+        "sync run done"
+    );
+    Ok(summary)
+}
+
+/// What one run fetches once and every chunk reuses: the namespaces' Job and
+/// pod lists, and Flink's overview.
+#[derive(Default)]
+struct ObserveCache {
+    listed: HashMap<String, Result<HashMap<String, CondensedJob>, String>>,
+    overview: Option<Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
+}
+
+/// Puts the records after `after` (in `_id` order) first, so a run resumes
+/// where the previous one stopped and then wraps around.
+fn rotate_after(records: &mut [Record], after: &mongodb::bson::Bson) {
+    let after = crate::rules::model::RecordId::from_bson(after).sort_key();
+    if let Some(pos) = records.iter().position(|r| r.oid.sort_key() > after) {
+        records.rotate_left(pos);
+    }
+}
+
+/// When a run should start no new chunk: 80 % into the time Lambda gives it
+/// (`deadline_ms`, epoch milliseconds), leaving the rest for the chunk under
+/// way, the events and the run's record.
+pub fn stop_at(deadline_ms: u64) -> Option<std::time::Instant> {
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let remaining = deadline.duration_since(std::time::SystemTime::now()).ok()?;
+    Some(std::time::Instant::now() + remaining.mul_f64(0.8))
+}
