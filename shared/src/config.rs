@@ -67,7 +67,7 @@ pub struct KubeSettings {
     pub kubeconfig: Option<Secret>,
     /// `KUBECONFIG_SECRET_ARN`, read at cold start.
     pub kubeconfig_secret_arn: Option<String>,
-    /// Where Jobs are, unless a record names its own `k8s_namespace`.
+    /// `K8S_NAMESPACE`: where Jobs are, unless a record names its own `k8s_namespace`.
     pub namespace: String,
     /// `K8S_JOB_SELECTOR`: the label selector of the product's Jobs and pods.
     pub job_selector: String,
@@ -77,14 +77,14 @@ pub struct KubeSettings {
     pub log_tail_lines: i64,
     /// `LOG_LIMIT_BYTES`: bytes of a pod log read.
     pub log_limit_bytes: i64,
-    /// Pod logs read at once.
+    /// `LOG_CONCURRENCY`: pod logs read at once.
     pub log_concurrency: usize,
 }
 
 /// State-change events on EventBridge.
 #[derive(Debug, Clone)]
 pub struct EventSettings {
-    /// No events are sent without a bus.
+    /// `EVENT_BUS_NAME`: no events are sent without a bus.
     pub bus_name: Option<String>,
     /// `EVENT_SOURCE`: the events' `source`.
     pub source: String,
@@ -93,11 +93,13 @@ pub struct EventSettings {
 /// How a sync run goes through the records.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
-    /// Records observed and written together; a run near its deadline stops between chunks.
+    /// `SYNC_CHUNK_SIZE`: records observed and written together; a run near
+    /// its deadline stops between chunks.
     pub chunk_size: usize,
-    /// Flink lookups at once (the same bound as pod-log reads).
+    /// Records observed at once and Flink lookups at once (`LOG_CONCURRENCY`,
+    /// the bound of pod-log reads too).
     pub concurrency: usize,
-    /// Entries kept in a record's `status_history`.
+    /// `STATUS_HISTORY_MAX`: entries kept in a record's `status_history`.
     pub history_max: usize,
 }
 
@@ -139,22 +141,22 @@ impl Config {
     /// Same as [`Config::from_env`], from any lookup (tests use a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         let env = Env(&get);
-        let concurrency = env.ranged("LOG_CONCURRENCY", 8, 1, 64)? as usize;
+        let kube = env.kube()?;
         Ok(Config {
             mongo: env.mongo()?,
             flink: env.flink()?,
-            kube: env.kube(concurrency)?,
             events: EventSettings {
                 bus_name: env.var("EVENT_BUS_NAME"),
                 source: env.or("EVENT_SOURCE", "flink-job-sync"),
             },
             sync: SyncSettings {
                 chunk_size: env.ranged("SYNC_CHUNK_SIZE", 1000, 1, 100_000)? as usize,
-                concurrency,
+                concurrency: kube.log_concurrency,
                 history_max: env.ranged("STATUS_HISTORY_MAX", 50, 1, 1000)? as usize,
             },
             rules: env.sync_rules()?,
             cleanup: env.cleanup_rules()?,
+            kube,
         })
     }
 }
@@ -280,7 +282,7 @@ impl Env<'_> {
         })
     }
 
-    fn kube(&self, log_concurrency: usize) -> Result<KubeSettings, Error> {
+    fn kube(&self) -> Result<KubeSettings, Error> {
         let namespace = self.or("K8S_NAMESPACE", "lemo-dev");
         if !is_dns_label(&namespace) {
             return Err(Error::config(
@@ -297,7 +299,7 @@ impl Env<'_> {
             log_tail_lines: self.ranged("LOG_TAIL_LINES", 500, 1, 100_000)? as i64,
             log_limit_bytes: self.ranged("LOG_LIMIT_BYTES", 256 * 1024, 1024, 16 * 1024 * 1024)?
                 as i64,
-            log_concurrency,
+            log_concurrency: self.ranged("LOG_CONCURRENCY", 8, 1, 64)? as usize,
         })
     }
 

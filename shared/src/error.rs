@@ -43,6 +43,15 @@ pub enum Error {
         #[source]
         source: Option<Cause>,
     },
+    /// Reading a pod log's stream failed part way.
+    #[error("Kubernetes: {context}")]
+    KubeRead {
+        /// Which log.
+        context: String,
+        /// Why the stream broke.
+        #[source]
+        source: std::io::Error,
+    },
     /// Flink's REST API gave no usable answer to `context` (a request).
     #[error("Flink: {context}")]
     Flink {
@@ -71,7 +80,9 @@ impl Error {
         match self {
             Error::Config { .. } => "ConfigError",
             Error::Mongo { .. } => "MongoError",
-            Error::Kube { .. } | Error::KubeConfig { .. } => "KubernetesError",
+            Error::Kube { .. } | Error::KubeConfig { .. } | Error::KubeRead { .. } => {
+                "KubernetesError"
+            }
             Error::Flink { .. } => "FlinkError",
             Error::Input(_) => "InputError",
         }
@@ -120,6 +131,12 @@ impl Error {
                 );
             }
             Error::Kube { context, source } => (context, Some(source)),
+            Error::KubeRead { context, source } => (context, Some(source)),
+            // A failed request's cause in parentheses, as records have stored it.
+            Error::Flink {
+                context,
+                source: Some(cause),
+            } => return format!("{context} ({})", chain(cause.as_ref())),
             Error::Mongo { context, source } => (context, Some(source)),
             Error::Flink { context, source } | Error::KubeConfig { context, source } => {
                 (context, source.as_deref().map(|s| s as _))
@@ -176,7 +193,7 @@ mod tests {
         );
         let detail = e.detail();
         assert!(
-            detail.starts_with("GET /jobs/overview: unreadable JSON: EOF"),
+            detail.starts_with("GET /jobs/overview: unreadable JSON (EOF"),
             "{detail}"
         );
         assert_eq!(e.kind(), "FlinkError");

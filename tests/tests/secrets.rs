@@ -6,8 +6,8 @@
 //!
 //! A binary of its own: it captures log lines with a subscriber scoped to its
 //! test, and events of callsites that other tests of the same process hit
-//! first on their threads can miss such a subscriber (seen when this suite
-//! shared the `stack` binary), which would leave lines unchecked.
+//! first on their threads can miss such a subscriber, which would leave lines
+//! unchecked (the `stack` binary's other suites do exactly that).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

@@ -305,8 +305,9 @@ impl Kubernetes {
             .take(cap)
             .read_to_end(&mut buf)
             .await
-            .map_err(|e| {
-                Error::kube(format!("pod {name}: reading the log"))(kube::Error::ReadEvents(e))
+            .map_err(|source| Error::KubeRead {
+                context: format!("pod {name}: reading the log"),
+                source,
             })?;
         Ok(buf)
     }
@@ -390,7 +391,6 @@ where
 
 /// When a Job finished, read from its status.
 pub fn finished_at(job: &Job) -> Option<DateTime<Utc>> {
-    use crate::adapters::k8s::{to_utc, true_condition};
     let status = job.status.as_ref()?;
     if let Some(complete) = true_condition(job, "Complete") {
         return status

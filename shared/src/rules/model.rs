@@ -279,10 +279,12 @@ impl Record {
             // the stored values, it stays short.
             id: format!("job_id {:?}", truncate(&job_id, 80)),
         };
+        // Checked in this order, so a record with several faults reports the same one.
+        let status = f.status()?;
         let (flink_job_id, flink_job_id_empty) = f.flink_job_id()?;
         Ok(Record {
             oid: RecordId::from_bson(oid),
-            status: f.status()?,
+            status,
             flink_job_id,
             flink_job_id_empty,
             k8s_job_name: f.name("k8s_job_name", is_dns_subdomain, "a Kubernetes name")?,

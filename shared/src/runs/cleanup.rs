@@ -103,8 +103,9 @@ impl Cleaner {
             if !req.dry_run
                 && let Err(e) = self.kube.delete_job(namespace, &job.name).await
             {
+                // The detail names the Job: "deleting Job x: HTTP 500 ...".
                 tracing::warn!(job = %job.name, error = %e.detail(), "delete failed");
-                summary.errors.push(format!("{}: {}", job.name, e.detail()));
+                summary.errors.push(e.detail());
                 continue;
             }
             summary.evidence_lost.extend(evidence_lost);

@@ -16,6 +16,25 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// A binary of the workspace, built now (a no-op when it is fresh), so a
+/// test never runs a stale or missing one: `cargo build -p package --bin bin`.
+pub fn built_binary(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = std::process::Command::new(&cargo)
+        .args(["build", "-q", "-p", package, "--bin", bin])
+        .current_dir(workspace_root())
+        .status()
+        .unwrap_or_else(|e| panic!("running {cargo} build -p {package} --bin {bin}: {e}"));
+    assert!(
+        status.success(),
+        "cargo build -p {package} --bin {bin} failed ({status})"
+    );
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug").join(bin)
+}
+
 /// Longest wait for one invocation's answer (a cold build of a function
 /// under the watch included).
 const INVOKE_TIMEOUT_SECS: &str = "300";

@@ -51,6 +51,28 @@ impl Stack {
             .await
             .unwrap_or_else(|e| panic!("MONGODB_URI is not usable: {e}; {START_HINT}"))
     }
+
+    /// The records collection (`flink_jobs`) of `database` on the stack's MongoDB.
+    pub async fn records(&self, database: &str) -> mongodb::Collection<mongodb::bson::Document> {
+        self.mongo_client()
+            .await
+            .database(database)
+            .collection("flink_jobs")
+    }
+}
+
+/// The names of the Jobs `jobs` lists, sorted.
+pub async fn job_names(jobs: &kube::Api<k8s_openapi::api::batch::v1::Job>) -> Vec<String> {
+    let mut names: Vec<String> = jobs
+        .list(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("listing Jobs: {e}"))
+        .items
+        .into_iter()
+        .filter_map(|j| j.metadata.name)
+        .collect();
+    names.sort();
+    names
 }
 
 /// A database name no other test uses, so suites can run in parallel against

@@ -24,11 +24,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
     let stack = Stack::from_env();
     let database = unique_name("fjs_e2e");
     let kube = stack.kube_client().await;
-    let coll = stack
-        .mongo_client()
-        .await
-        .database(&database)
-        .collection::<Document>("flink_jobs");
+    let coll = stack.records(&database).await;
 
     let bounded = Submission {
         job_id: k8s_name("e2e-bounded"),
@@ -394,7 +390,7 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
 async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
     let stack = Stack::from_env();
     let database = unique_name("fjs_submit");
-    let bin = test_kit::lambda::workspace_root().join("target/debug/submit-job");
+    let bin = test_kit::lambda::built_binary("flink-job-sync-test-kit", "submit-job");
     let submit = |args: &[&str]| {
         std::process::Command::new(&bin)
             .args(args)
@@ -407,11 +403,7 @@ async fn submit_puts_a_flink_job_and_its_record_on_the_stack() {
                 )
             })
     };
-    let coll = stack
-        .mongo_client()
-        .await
-        .database(&database)
-        .collection::<Document>("flink_jobs");
+    let coll = stack.records(&database).await;
 
     let refused = submit(&["no_such_job.py"]);
     let err = String::from_utf8_lossy(&refused.stderr);

@@ -13,14 +13,14 @@ use std::path::PathBuf;
 use chrono::Utc;
 use flink_job_sync::rules::model::to_bson_date;
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use mongodb::bson::{Document, doc};
 use serde_json::{Value, json};
 use test_kit::emulator::{self, EmulatorConfig, kubeconfig_yaml};
 use test_kit::lambda::workspace_root;
 use test_kit::samlocal::{SamBuild, StartLambda, invoke, require_docker, write_env_vars};
 use test_kit::scenario::{JobState, NS, Scenario, finished_flink_job_id};
-use test_kit::stack::{Stack, unique_name};
+use test_kit::stack::{Stack, job_names, unique_name};
 
 fn event(name: &str) -> PathBuf {
     workspace_root().join("events").join(name)
@@ -234,10 +234,8 @@ async fn cleanup_under_sam_local_invoke_dry_run_names_the_old_job_and_deletes_no
     k8s_job(&jobs, "still-running", None).await;
     let database = unique_name("fjs_sam_cleanup");
     stack
-        .mongo_client()
+        .records(&database)
         .await
-        .database(&database)
-        .collection::<Document>("flink_jobs")
         .insert_one(doc! {"job_id": "old-done", "status": "FINISHED",
         "flink_job_id": "0123456789abcdef0123456789abcdef"})
         .await
@@ -267,17 +265,8 @@ async fn cleanup_under_sam_local_invoke_dry_run_names_the_old_job_and_deletes_no
     assert_eq!(a["kept"]["not_finished"], 1, "{a}");
     assert_eq!(a["errors"], json!([]), "{a}");
     assert_ran_in_the_emulator(&run.stderr);
-    let mut names: Vec<String> = jobs
-        .list(&ListParams::default())
-        .await
-        .unwrap_or_else(|e| panic!("list: {e}"))
-        .items
-        .into_iter()
-        .filter_map(|j| j.metadata.name)
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        job_names(&jobs).await,
         ["old-done", "recent-done", "still-running"],
         "a dry run deletes nothing"
     );
@@ -292,11 +281,7 @@ async fn sync_answers_a_dry_run_at_the_sam_local_start_lambda_endpoint() {
         .await
         .unwrap_or_else(|e| panic!("emulator: {e}"));
     let database = unique_name("fjs_sam_endpoint");
-    let coll = stack
-        .mongo_client()
-        .await
-        .database(&database)
-        .collection::<Document>("flink_jobs");
+    let coll = stack.records(&database).await;
     coll.insert_one(created("tpl-44-1730444400", 120))
         .await
         .unwrap_or_else(|e| panic!("insert: {e}"));

@@ -31,11 +31,7 @@ async fn bench() -> Bench {
         .unwrap_or_else(|e| panic!("emulator: {e}"));
     let client = emulator.client().await;
     let database = unique_name("fjs_cleanup");
-    let records = stack
-        .mongo_client()
-        .await
-        .database(&database)
-        .collection("flink_jobs");
+    let records = stack.records(&database).await;
     let cfg = test_kit::scenario::config_for(&stack, &database, "http://127.0.0.1:1", &[]);
     Bench {
         jobs: Api::namespaced(client.clone(), NS),
@@ -115,17 +111,7 @@ async fn record(b: &Bench, job_id: &str, status: &str, flink_job_id: Option<&str
 }
 
 async fn names(b: &Bench) -> Vec<String> {
-    let mut n: Vec<String> = b
-        .jobs
-        .list(&ListParams::default())
-        .await
-        .unwrap_or_else(|e| panic!("list: {e}"))
-        .items
-        .into_iter()
-        .filter_map(|j| j.metadata.name)
-        .collect();
-    n.sort();
-    n
+    test_kit::stack::job_names(&b.jobs).await
 }
 
 #[tokio::test]

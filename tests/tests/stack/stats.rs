@@ -18,11 +18,7 @@ fn at(day: u32) -> Bson {
 
 async fn seeded(stack: &Stack) -> (String, mongodb::Collection<Document>) {
     let db = unique_name("fjs_stats");
-    let coll = stack
-        .mongo_client()
-        .await
-        .database(&db)
-        .collection::<Document>("flink_jobs");
+    let coll = stack.records(&db).await;
     let rows = vec![
         doc! {"job_id": "f1", "status": "FINISHED", "duration": 10.0, "submitted_at": at(1)},
         doc! {"job_id": "f2", "status": "FINISHED", "duration": 20.0, "submitted_at": at(2)},
@@ -106,7 +102,7 @@ async fn stats_match_the_seeded_collection() {
 async fn stats_cli_prints_a_table_and_json() {
     let stack = Stack::from_env();
     let (db, _) = seeded(&stack).await;
-    let bin = test_kit::lambda::workspace_root().join("target/debug/flink-job-stats");
+    let bin = test_kit::lambda::built_binary("flink-job-stats", "flink-job-stats");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&bin)
             .args(args)

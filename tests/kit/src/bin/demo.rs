@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, doc};
 use test_kit::fleet::{Submission, cancel_flink_job, k8s_name, submit};
 use test_kit::lambda::{LambdaWatch, workspace_root};
 use test_kit::stack::{Stack, unique_name};
@@ -20,11 +20,7 @@ async fn main() {
     let database =
         std::env::var("DEMO_DATABASE").unwrap_or_else(|_| unique_name("lemo_recommender_demo"));
     let kube = stack.kube_client().await;
-    let coll = stack
-        .mongo_client()
-        .await
-        .database(&database)
-        .collection::<Document>("flink_jobs");
+    let coll = stack.records(&database).await;
 
     let fleet = [
         Submission {

@@ -4,7 +4,7 @@
 //! runs `flink run -py /opt/jobs/SCRIPT` against the stack's Flink.
 //!
 //! ```text
-//! submit SCRIPT [--attached] [--job-id NAME] [--database DB] [--namespace NS]
+//! scripts/submit SCRIPT [--attached] [--job-id NAME] [--database DB] [--namespace NS]
 //! ```
 //! SCRIPT is a file in `tests/jobs/` (the emulator maps `/opt/jobs` there).
 
@@ -184,7 +184,7 @@ async fn main() -> ExitCode {
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("submit: {e}");
+            eprintln!("submit-job: {e}");
             ExitCode::from(2)
         }
     }

@@ -27,7 +27,7 @@ const T0: i64 = 1_795_000_000_000;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--json]"
+        "usage: scripts/bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--json]"
     );
     std::process::exit(2)
 }
