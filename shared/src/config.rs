@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::rules::cleanup::CleanupRules;
+use crate::rules::health::HealthRules;
 use crate::rules::model::is_dns_label;
 use crate::rules::plan::SyncRules;
 
@@ -309,6 +310,17 @@ impl Env<'_> {
             pod_waiting_grace: self.seconds("POD_WAITING_GRACE_SECONDS", 300)?,
             missing_threshold: self.ranged("FLINK_MISSING_THRESHOLD", 3, 1, 1000)? as u32,
             reason_max_bytes: self.ranged("STATUS_REASON_MAX_BYTES", 2048, 64, 64 * 1024)? as usize,
+            health: self.health_rules()?,
+        })
+    }
+
+    fn health_rules(&self) -> Result<HealthRules, Error> {
+        Ok(HealthRules {
+            restarts_min: self.ranged("HEALTH_RESTARTS_MIN", 3, 1, 1_000_000)?,
+            restart_window: self.seconds("HEALTH_RESTART_WINDOW_SECONDS", 900)?,
+            checkpoint_age_factor: self.ranged("HEALTH_CHECKPOINT_AGE_FACTOR", 3, 1, 1000)? as u32,
+            tasks_grace: self.seconds("HEALTH_TASKS_GRACE_SECONDS", 300)?,
+            budget: self.ranged("HEALTH_BUDGET", 200, 0, 100_000)? as usize,
         })
     }
 

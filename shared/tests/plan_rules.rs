@@ -59,8 +59,11 @@ impl RecordBuilder {
 
 fn flink(state: &str, start: i64, end: i64) -> Observed {
     Observed {
+        health: None,
         k8s: None,
         flink: Some(FlinkFacts::Found(FlinkJob {
+            tasks: None,
+            last_modification_ms: -1,
             state: state.into(),
             start_ms: start,
             end_ms: end,
@@ -71,6 +74,7 @@ fn flink(state: &str, start: i64, end: i64) -> Observed {
 
 fn k8s_job(job: JobFacts) -> Observed {
     Observed {
+        health: None,
         k8s: Some(K8sFacts::Job(job)),
         flink: None,
     }
@@ -392,6 +396,7 @@ fn missing_kubernetes_job_fails_only_after_the_grace_period() {
         .submitted_ago(Duration::minutes(5))
         .build();
     let o = Observed {
+        health: None,
         k8s: Some(K8sFacts::NoJob),
         flink: None,
     };
@@ -420,6 +425,7 @@ fn string_submitted_at_counts_for_the_grace_period() {
     let p = decide(
         &r,
         &Observed {
+            health: None,
             k8s: Some(K8sFacts::NoJob),
             flink: None,
         },
@@ -445,6 +451,7 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
         let p = decide(
             &r,
             &Observed {
+                health: None,
                 k8s: Some(k8s),
                 flink: None,
             },
@@ -469,6 +476,7 @@ fn flink_miss_counts_up_and_fails_only_at_the_threshold() {
         .flink_job_id(ID)
         .build();
     let missing = Observed {
+        health: None,
         k8s: None,
         flink: Some(FlinkFacts::Missing),
     };
@@ -492,6 +500,7 @@ fn transport_errors_are_never_misses() {
         .set("flink_missing_count", 2_i64)
         .build();
     let o = Observed {
+        health: None,
         k8s: None,
         flink: Some(FlinkFacts::Unavailable("HTTP 503".into())),
     };
@@ -547,6 +556,7 @@ fn nothing_new_means_no_write() {
     let p = decide(
         &same_error,
         &Observed {
+            health: None,
             k8s: None,
             flink: Some(FlinkFacts::Unavailable("x".into())),
         },
@@ -630,6 +640,8 @@ fn any_flink() -> impl Strategy<Value = Option<FlinkFacts>> {
         ".{0,20}".prop_map(|e| Some(FlinkFacts::Unavailable(e))),
         (state, -1i64..T0 + 10_000, -1i64..T0 + 10_000).prop_map(|(s, a, b)| Some(
             FlinkFacts::Found(FlinkJob {
+                tasks: None,
+                last_modification_ms: -1,
                 state: s.to_string(),
                 start_ms: a,
                 end_ms: b,
@@ -663,7 +675,7 @@ proptest! {
         let mut b = RecordBuilder::new().status(status).submitted_ago(Duration::seconds(ago)).set("flink_missing_count", misses);
         if has_id { b = b.flink_job_id(ID2); }
         let r = b.build();
-        let p = decide(&r, &Observed { k8s, flink }, now(), &SyncRules::default());
+        let p = decide(&r, &Observed { k8s, flink, health: None }, now(), &SyncRules::default());
         if status.is_final() {
             prop_assert!(p.changes.is_empty(), "final record changed: {:?}", p);
         }

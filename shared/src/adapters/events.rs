@@ -14,8 +14,10 @@ use mongodb::bson::{Bson, Document, doc};
 use crate::rules::model::{Record, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
-/// The events' `detail-type`.
+/// The `detail-type` of a status change.
 pub const DETAIL_TYPE: &str = "Flink Job State Change";
+/// The `detail-type` of a health change.
+pub const HEALTH_DETAIL_TYPE: &str = "Flink Job Health Change";
 /// PutEvents takes at most 10 entries and 256 KiB per call.
 const MAX_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -59,24 +61,61 @@ pub fn pending_event(
     Some(doc! {"event_id": event_id, "detail": detail})
 }
 
+/// The event for a plan's health change, to store with it; `None` without
+/// one. Its id is the transition's with `:health`, as both may come in one write.
+pub fn pending_health_event(
+    record: &Record,
+    plan: &Plan,
+    revision: i64,
+    now: DateTime<Utc>,
+) -> Option<Document> {
+    let (from, to, reasons) = plan.changes.iter().find_map(|c| match c {
+        Change::Health { from, to, reasons } => Some((from, to, reasons)),
+        _ => None,
+    })?;
+    let event_id = format!("{}:{revision}:health", record.job_id);
+    let reasons: Vec<Bson> = reasons
+        .iter()
+        .map(|r| Bson::Document(doc! {"code": &r.code, "message": &r.message}))
+        .collect();
+    let detail = doc! {
+        "event_id": &event_id,
+        "job_id": &record.job_id,
+        "flink_job_id": record.flink_job_id.as_ref().map(|i| i.to_string()),
+        "status": record.status.as_str(),
+        "previous_health": from.map(|h| h.as_str()),
+        "health": to.as_str(),
+        "health_reasons": reasons,
+        "changed_at": to_bson_date(now),
+    };
+    Some(doc! {"event_id": event_id, "detail_type": HEALTH_DETAIL_TYPE, "detail": detail})
+}
+
 /// The event's `detail` as EventBridge JSON: dates as RFC 3339 strings.
 pub fn detail_json(detail: &Document) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for (k, v) in detail {
-        let value = match v {
-            Bson::DateTime(d) => {
-                serde_json::Value::String(d.try_to_rfc3339_string().unwrap_or_default())
-            }
-            Bson::Null => serde_json::Value::Null,
-            Bson::String(s) => serde_json::Value::String(s.clone()),
-            Bson::Double(x) => serde_json::json!(x),
-            Bson::Int32(x) => serde_json::json!(x),
-            Bson::Int64(x) => serde_json::json!(x),
-            other => serde_json::Value::String(other.to_string()),
-        };
-        out.insert(k.clone(), value);
+    serde_json::Value::Object(
+        detail
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
+}
+
+fn value_json(v: &Bson) -> serde_json::Value {
+    match v {
+        Bson::DateTime(d) => {
+            serde_json::Value::String(d.try_to_rfc3339_string().unwrap_or_default())
+        }
+        Bson::Null => serde_json::Value::Null,
+        Bson::String(s) => serde_json::Value::String(s.clone()),
+        Bson::Double(x) => serde_json::json!(x),
+        Bson::Int32(x) => serde_json::json!(x),
+        Bson::Int64(x) => serde_json::json!(x),
+        Bson::Boolean(b) => serde_json::Value::Bool(*b),
+        Bson::Array(a) => serde_json::Value::Array(a.iter().map(value_json).collect()),
+        Bson::Document(d) => detail_json(d),
+        other => serde_json::Value::String(other.to_string()),
     }
-    serde_json::Value::Object(out)
 }
 
 /// An event left pending in a record.
@@ -88,6 +127,8 @@ pub struct Pending {
     pub event_id: String,
     /// The event's `detail`, as published.
     pub detail: serde_json::Value,
+    /// Its `detail-type`: [`DETAIL_TYPE`] or [`HEALTH_DETAIL_TYPE`].
+    pub detail_type: String,
 }
 
 /// Splits events into PutEvents calls: at most 10 entries and 256 KiB each.
@@ -96,7 +137,7 @@ pub fn batches(events: &[Pending]) -> Vec<&[Pending]> {
     let mut start = 0;
     let mut bytes = 0;
     for (i, e) in events.iter().enumerate() {
-        let size = e.detail.to_string().len() + DETAIL_TYPE.len() + 64;
+        let size = e.detail.to_string().len() + e.detail_type.len() + 64;
         if i > start && (i - start == MAX_ENTRIES || bytes + size > MAX_BATCH_BYTES) {
             out.push(&events[start..i]);
             start = i;
@@ -149,7 +190,7 @@ impl Publisher {
                     PutEventsRequestEntry::builder()
                         .event_bus_name(&self.bus)
                         .source(&self.source)
-                        .detail_type(DETAIL_TYPE)
+                        .detail_type(&e.detail_type)
                         .detail(e.detail.to_string())
                         .resources(format!("flink-job-sync:event/{}", e.event_id))
                         .build()
@@ -197,6 +238,7 @@ mod tests {
                 oid: Bson::Int32(i as i32),
                 event_id: format!("j{i}:1"),
                 detail: serde_json::json!({"status_reason": "x".repeat(size)}),
+                detail_type: DETAIL_TYPE.to_string(),
             })
             .collect()
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::config::FlinkSettings;
 use crate::error::Error;
+use crate::rules::health::{Checkpoints, HealthFacts, PointAt, Tasks, usable_path};
 use crate::rules::model::FlinkJobId;
 use crate::rules::plan::{FlinkFacts, FlinkJob};
 
@@ -65,6 +66,11 @@ struct JobDetails {
     start: i64,
     #[serde(rename = "end-time", default = "minus_one")]
     end: i64,
+    /// Read leniently: a garbled value loses the counts, not the job.
+    #[serde(default)]
+    tasks: Option<serde_json::Value>,
+    #[serde(rename = "last-modification", default)]
+    last_modification: Option<serde_json::Value>,
 }
 
 fn minus_one() -> i64 {
@@ -78,8 +84,25 @@ impl From<JobDetails> for FlinkJob {
             start_ms: d.start,
             end_ms: d.end,
             root_cause: None,
+            tasks: d.tasks.as_ref().and_then(tasks_of),
+            last_modification_ms: d
+                .last_modification
+                .as_ref()
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(-1),
         }
     }
+}
+
+/// An overview entry's `tasks`: counts by task state; `None` unless the
+/// three the health rule reads are whole numbers.
+fn tasks_of(v: &serde_json::Value) -> Option<Tasks> {
+    let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    Some(Tasks {
+        total: n("total")?,
+        running: n("running")?,
+        finished: n("finished").unwrap_or(0),
+    })
 }
 
 /// The jobs of a `/jobs/overview` body by JobID. Unknown fields and states
@@ -90,6 +113,9 @@ pub fn parse_overview(body: &[u8]) -> Result<HashMap<FlinkJobId, FlinkJob>, Erro
         .map_err(|e| Error::flink("GET /jobs/overview: unreadable JSON", Some(Box::new(e))))?;
     Ok(overview.jobs)
 }
+
+/// Intervals from here up mean checkpointing is off (Flink says Long.MAX_VALUE).
+const CHECKPOINTING_DISABLED: u64 = 1 << 62;
 
 /// The answer for one job from one server.
 enum Lookup {
@@ -205,6 +231,89 @@ impl FlinkClient {
         }
     }
 
+    /// A look at a job's health: its checkpoints (with their config, unless
+    /// `known` already has it) and its restarts. Asks the JobManager, and
+    /// the History Server for a job the JobManager no longer knows.
+    pub async fn health(&self, id: &FlinkJobId, known: Option<&Checkpoints>) -> HealthFacts {
+        let (checkpoints, restarts) =
+            futures::join!(self.checkpoints(id, known), self.restarts(id));
+        HealthFacts {
+            checkpoints: checkpoints.map_err(|e| e.detail()),
+            restarts: restarts.map_err(|e| e.detail()),
+            submitter_restarts: None,
+        }
+    }
+
+    /// `/jobs/{id}/checkpoints` and `/checkpoints/config`: `None` for a job
+    /// without checkpointing (404 from every server).
+    async fn checkpoints(
+        &self,
+        id: &FlinkJobId,
+        known: Option<&Checkpoints>,
+    ) -> Result<Option<Checkpoints>, Error> {
+        let path = format!("/jobs/{id}/checkpoints");
+        let Some((base, body)) = self.get_either(&path).await? else {
+            return Ok(None);
+        };
+        let mut c = parse_checkpoints(&body)
+            .map_err(|e| Error::flink(format!("GET {path}: unreadable JSON"), Some(Box::new(e))))?;
+        match known.filter(|k| k.interval_ms.is_some()) {
+            Some(k) => {
+                c.interval_ms = k.interval_ms;
+                c.deleted_on_cancellation = k.deleted_on_cancellation;
+            }
+            None => {
+                let url = format!("{base}{path}/config");
+                // Flink answers the counts of any job, and 404 here for one
+                // without checkpointing.
+                let Some(body) = self.get_ok(&url).await? else {
+                    return Ok(None);
+                };
+                let (interval, deleted) = parse_checkpoint_config(&body).map_err(|e| {
+                    Error::flink(
+                        format!("GET {path}/config: unreadable JSON"),
+                        Some(Box::new(e)),
+                    )
+                })?;
+                // Flink reports disabled checkpointing as an interval of
+                // Long.MAX_VALUE: such a job has no checkpoint to keep,
+                // unless a savepoint was taken of it.
+                let disabled = interval.is_none_or(|i| i >= CHECKPOINTING_DISABLED);
+                if disabled && c.last_savepoint.is_none() && c.completed == 0 {
+                    return Ok(None);
+                }
+                c.interval_ms = interval.filter(|i| *i < CHECKPOINTING_DISABLED);
+                c.deleted_on_cancellation = deleted;
+            }
+        }
+        Ok(Some(c))
+    }
+
+    /// `numRestarts` from the job's metrics; `None` until Flink has a value.
+    async fn restarts(&self, id: &FlinkJobId) -> Result<Option<u64>, Error> {
+        let path = format!("/jobs/{id}/metrics?get=numRestarts");
+        match self.get_either(&path).await? {
+            None => Ok(None),
+            Some((_, body)) => parse_metric(&body, "numRestarts")
+                .map_err(|why| Error::flink(format!("GET {path}: {why}"), None)),
+        }
+    }
+
+    /// A 200 from the JobManager, else from the History Server: the server's
+    /// base and the body; `None` when both answer 404.
+    async fn get_either(&self, path: &str) -> Result<Option<(&str, Vec<u8>)>, Error> {
+        if let Some(body) = self.get_ok(&format!("{}{path}", self.base)).await? {
+            return Ok(Some((&self.base, body)));
+        }
+        let Some(history) = &self.history else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_ok(&format!("{history}{path}"))
+            .await?
+            .map(|b| (history.as_str(), b)))
+    }
+
     /// The body of a 200, `None` for a 404, and an error for anything else.
     async fn get_ok(&self, url: &str) -> Result<Option<Vec<u8>>, Error> {
         let path = url.strip_prefix(&self.base).unwrap_or(url).to_string();
@@ -240,6 +349,95 @@ fn request_failure(path: &str, e: reqwest::Error) -> Error {
     // reqwest's Display includes the URL, which may carry credentials.
     let e = e.without_url();
     Error::flink(format!("GET {path}: {kind}"), Some(Box::new(e)))
+}
+
+/// `/jobs/{id}/checkpoints`: counts and the latest completed checkpoint,
+/// savepoint and restore. Unknown fields pass; a path that is Flink's
+/// placeholder, empty or huge is none.
+pub fn parse_checkpoints(body: &[u8]) -> Result<Checkpoints, serde_json::Error> {
+    let v: serde_json::Value = serde_json::from_slice(body)?;
+    let n = |p: &str| v.pointer(p).and_then(serde_json::Value::as_u64);
+    let point = |p: &str| {
+        let entry = v.pointer(p).filter(|e| !e.is_null())?;
+        // A checkpoint Flink already deleted (subsumed by a savepoint stop,
+        // or a cancel without retention) is no place to resume from.
+        if entry.get("discarded").and_then(serde_json::Value::as_bool) == Some(true) {
+            return None;
+        }
+        let path = usable_path(entry.get("external_path")?.as_str()?)?;
+        let at = entry
+            .get("latest_ack_timestamp")
+            .and_then(serde_json::Value::as_i64)
+            .filter(|ms| *ms > 0)
+            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single());
+        Some(PointAt { path, at })
+    };
+    Ok(Checkpoints {
+        completed: n("/counts/completed").unwrap_or(0),
+        failed: n("/counts/failed").unwrap_or(0),
+        last_completed_id: n("/latest/completed/id"),
+        last_completed: point("/latest/completed"),
+        last_savepoint: point("/latest/savepoint"),
+        restored_from: v
+            .pointer("/latest/restored/external_path")
+            .and_then(serde_json::Value::as_str)
+            .and_then(usable_path),
+        interval_ms: None,
+        deleted_on_cancellation: None,
+    })
+}
+
+/// `/jobs/{id}/checkpoints/config`: the interval (ms) and whether Flink
+/// deletes the checkpoints of a cancelled job.
+pub fn parse_checkpoint_config(
+    body: &[u8],
+) -> Result<(Option<u64>, Option<bool>), serde_json::Error> {
+    let v: serde_json::Value = serde_json::from_slice(body)?;
+    let interval = v.get("interval").and_then(serde_json::Value::as_u64);
+    let ext = v.get("externalization");
+    let enabled = ext
+        .and_then(|e| e.get("enabled"))
+        .and_then(serde_json::Value::as_bool);
+    let delete = ext
+        .and_then(|e| e.get("delete_on_cancellation"))
+        .and_then(serde_json::Value::as_bool);
+    // Not externalized: nothing survives the job's end on cancellation.
+    let deleted = match (enabled, delete) {
+        (Some(false), _) => Some(true),
+        (_, d) => d,
+    };
+    Ok((interval, deleted))
+}
+
+/// One metric of a `/metrics?get=` answer (`[{"id","value"}]`, values as
+/// strings); `None` while Flink has none.
+pub fn parse_metric(body: &[u8], name: &str) -> Result<Option<u64>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))?;
+    let entries = v.as_array().ok_or("not a list of metrics")?;
+    let Some(entry) = entries
+        .iter()
+        .find(|e| e.get("id").and_then(serde_json::Value::as_str) == Some(name))
+    else {
+        return Ok(None);
+    };
+    let value = entry.get("value").ok_or("a metric without a value")?;
+    let text = value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or(value.to_string());
+    let parsed = text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0);
+    match parsed {
+        Some(f) if f.fract() == 0.0 && f < 9.0e15 => Ok(Some(f as u64)),
+        _ => Err(format!(
+            "{name} is not a count: {:?}",
+            crate::rules::model::truncate(&text, 40)
+        )),
+    }
 }
 
 /// Reads both shapes: Flink 1.x `root-exception`, and 2.x

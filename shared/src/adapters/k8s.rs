@@ -63,6 +63,8 @@ pub struct PodLite {
     pub waiting: Option<(String, String)>,
     /// Exit code of a terminated first container.
     pub exit_code: Option<i32>,
+    /// Restarts of its containers (attached-mode submitters restart in place).
+    pub restarts: u32,
 }
 
 /// A Job with its pods, as listed.
@@ -82,6 +84,8 @@ pub struct CondensedJob {
     pub facts: JobFacts,
     /// Started pods (name, container), oldest first.
     pub started: Vec<(String, Option<String>)>,
+    /// Container restarts of the newest pod: the submitter restarting.
+    pub submitter_restarts: Option<u32>,
 }
 
 impl From<&ListedJob> for CondensedJob {
@@ -89,6 +93,7 @@ impl From<&ListedJob> for CondensedJob {
         CondensedJob {
             facts: summarize(listed),
             started: started_pods(&listed.pods),
+            submitter_restarts: pods_by_age(&listed.pods).last().map(|p| p.restarts),
         }
     }
 }
@@ -161,6 +166,11 @@ impl From<Pod> for PodLite {
             exit_code: state
                 .and_then(|s| s.terminated.as_ref())
                 .map(|t| t.exit_code),
+            restarts: statuses
+                .into_iter()
+                .flatten()
+                .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
+                .sum(),
             started: running_or_done && container_started,
             container: p
                 .spec

@@ -14,11 +14,12 @@ use tokio::sync::OnceCell;
 use crate::config::MongoSettings;
 use crate::error::Error;
 use crate::rules::cleanup::RecordFacts;
+use crate::rules::health::RestartPoint;
 use crate::rules::model::{Record, Status, is_dns_subdomain, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
 /// Fields sync reads; everything else in a record is neither read nor written.
-const PROJECTION: [&str; 15] = [
+const PROJECTION: [&str; 23] = [
     "_id",
     "job_id",
     "status",
@@ -34,6 +35,14 @@ const PROJECTION: [&str; 15] = [
     "sync_error",
     "flink_missing_count",
     "revision",
+    "health",
+    "health_reasons",
+    "health_checked_at",
+    "restarts",
+    "restart_samples",
+    "checkpoint",
+    "restart_point",
+    "restart_point_reason",
 ];
 
 /// Statements per `update` command: far below the 16 MiB message limit.
@@ -354,10 +363,14 @@ impl Store {
                 if let (Ok(event_id), Ok(detail)) =
                     (e.get_str("event_id"), e.get_document("detail"))
                 {
+                    let detail_type = e
+                        .get_str("detail_type")
+                        .unwrap_or(crate::adapters::events::DETAIL_TYPE);
                     out.push(crate::adapters::events::Pending {
                         oid: oid.clone(),
                         event_id: event_id.to_string(),
                         detail: crate::adapters::events::detail_json(detail),
+                        detail_type: detail_type.to_string(),
                     });
                 }
             }
@@ -459,7 +472,17 @@ pub fn add_pending_event(write: &mut Write, event: Document) {
             update.insert("$push", Document::new());
         }
         if let Ok(push) = update.get_document_mut("$push") {
-            push.insert("pending_events", event);
+            // A second event in the same write joins the first.
+            match push.get_document_mut("pending_events") {
+                Ok(each) => {
+                    if let Ok(list) = each.get_array_mut("$each") {
+                        list.push(Bson::Document(event));
+                    }
+                }
+                Err(_) => {
+                    push.insert("pending_events", doc! {"$each": [event]});
+                }
+            }
         }
     }
 }
@@ -552,6 +575,11 @@ pub fn write_for(
     })
 }
 
+/// A count as MongoDB stores it (Int64; saturated, never wrapped).
+fn count(n: u64) -> Bson {
+    Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 /// Matches the record only as it was read.
 fn write_filter(record: &Record) -> Document {
     let mut filter = doc! {
@@ -576,7 +604,7 @@ fn write_filter(record: &Record) -> Document {
 struct Update {
     set: Document,
     unset: Document,
-    push: Option<Document>,
+    push: Document,
 }
 
 impl Update {
@@ -586,8 +614,9 @@ impl Update {
             Change::Status { from, to, source } => {
                 set.insert("status", to.as_str());
                 let entry = doc! {"from": from.as_str(), "to": to.as_str(), "at": to_bson_date(now), "source": source.as_str()};
-                self.push = Some(
-                    doc! {"status_history": {"$each": [entry], "$slice": -(history_max as i64)}},
+                self.push.insert(
+                    "status_history",
+                    doc! {"$each": [entry], "$slice": -(history_max as i64)},
                 );
             }
             Change::FlinkJobId { first, all } => {
@@ -604,6 +633,39 @@ impl Update {
             Change::SyncError(None) => _ = self.unset.insert("sync_error", ""),
             Change::MissingCount(0) => _ = self.unset.insert("flink_missing_count", ""),
             Change::MissingCount(n) => _ = set.insert("flink_missing_count", i64::from(*n)),
+            Change::HealthCheckedAt(t) => _ = set.insert("health_checked_at", to_bson_date(*t)),
+            Change::Health { from, to, reasons } => {
+                set.insert("health", to.as_str());
+                let reasons: Vec<Bson> = reasons
+                    .iter()
+                    .map(|r| Bson::Document(doc! {"code": &r.code, "message": &r.message}))
+                    .collect();
+                set.insert("health_reasons", reasons.clone());
+                let entry = doc! {"from": from.map(|h| h.as_str()), "to": to.as_str(),
+                "reasons": reasons, "at": to_bson_date(now)};
+                self.push.insert(
+                    "health_history",
+                    doc! {"$each": [entry], "$slice": -(history_max as i64)},
+                );
+            }
+            Change::Checkpoint(Some(c)) => _ = set.insert("checkpoint", c.to_document()),
+            Change::Checkpoint(None) => _ = self.unset.insert("checkpoint", ""),
+            Change::Restarts(n) => _ = set.insert("restarts", count(*n)),
+            Change::RestartSamples(samples) => {
+                let samples: Vec<Bson> = samples
+                    .iter()
+                    .map(|(at, n)| Bson::Array(vec![to_bson_date(*at), count(*n)]))
+                    .collect();
+                set.insert("restart_samples", samples);
+            }
+            Change::RestartPoint(RestartPoint::At(path)) => {
+                set.insert("restart_point", path.as_str());
+                self.unset.insert("restart_point_reason", "");
+            }
+            Change::RestartPoint(RestartPoint::None(why)) => {
+                set.insert("restart_point_reason", why.as_str());
+                self.unset.insert("restart_point", "");
+            }
         }
     }
 
@@ -612,8 +674,8 @@ impl Update {
         if !self.unset.is_empty() {
             update.insert("$unset", self.unset);
         }
-        if let Some(push) = self.push {
-            update.insert("$push", push);
+        if !self.push.is_empty() {
+            update.insert("$push", self.push);
         }
         update
     }

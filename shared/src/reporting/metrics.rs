@@ -64,6 +64,17 @@ pub fn emf(summary: &Summary, lag_seconds: Option<f64>, now: DateTime<Utc>) -> V
     put("KubernetesErrors", "Count", kube as f64);
     put("MongoDBErrors", "Count", mongo as f64);
     put("EventsPending", "Count", summary.events_pending as f64);
+    put("HealthChecked", "Count", summary.health_checked as f64);
+    put("HealthChanges", "Count", summary.health_changes as f64);
+    put(
+        "DegradedJobs",
+        "Count",
+        summary.degraded.values().sum::<usize>() as f64,
+    );
+    for code in HEALTH_REASONS {
+        let n = summary.degraded.get(code).copied().unwrap_or(0);
+        put(&format!("Degraded_{code}"), "Count", n as f64);
+    }
     put("RunDuration", "Milliseconds", summary.elapsed_ms as f64);
     put(
         "RunComplete",
@@ -84,6 +95,16 @@ pub fn emf(summary: &Summary, lag_seconds: Option<f64>, now: DateTime<Utc>) -> V
     fields.insert("run_id".to_string(), json!(summary.run_id));
     Value::Object(fields)
 }
+
+/// The reason codes a job can be degraded for: one metric each, so a
+/// dashboard or alarm has a series even while it is zero.
+pub const HEALTH_REASONS: [&str; 5] = [
+    "restart_loop",
+    "checkpoints_failing",
+    "tasks_not_running",
+    "stuck_starting",
+    "submitter_restarting",
+];
 
 fn title(status: &str) -> String {
     let lower = status.to_ascii_lowercase();

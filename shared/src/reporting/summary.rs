@@ -85,6 +85,13 @@ pub struct Summary {
     /// Why events stayed pending.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub event_errors: Vec<String>,
+    /// Jobs whose health was looked at (running jobs within the budget,
+    /// and jobs that just ended).
+    pub health_checked: usize,
+    /// Health verdicts that changed (each recorded and published once).
+    pub health_changes: usize,
+    /// Of the jobs looked at, the degraded ones by reason code.
+    pub degraded: BTreeMap<String, usize>,
     /// The run's wall time.
     pub elapsed_ms: u64,
     /// Where the run's time went, so a slow run says which side was slow.

@@ -5,8 +5,11 @@
 //! - [`podlog`]: the JobIDs a submitting pod's log announces.
 //! - [`plan`]: the sync rule: a record and what was observed, to a plan of changes.
 //! - [`cleanup`]: the cleanup rule: a Job and its record, to keep or delete.
+//! - [`health`]: the health rule: checkpoints, restarts and tasks, to a
+//!   verdict and a restart point.
 
 pub mod cleanup;
+pub mod health;
 pub mod model;
 pub mod plan;
 pub mod podlog;

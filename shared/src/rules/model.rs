@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use mongodb::bson::{Bson, Document};
 
 /// A record's status. The first three are not final; sync never moves a record
@@ -72,6 +72,51 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// A job's health, as sync last judged it (`health`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Health {
+    /// Nothing wrong seen.
+    Healthy,
+    /// Something wrong: `health_reasons` say what.
+    Degraded,
+    /// Flink gave no trustworthy answer to the health requests.
+    Unknown,
+}
+
+impl Health {
+    /// The value as stored (`DEGRADED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Healthy => "HEALTHY",
+            Health::Degraded => "DEGRADED",
+            Health::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// A stored value; `None` for one the product does not know.
+    pub fn parse(s: &str) -> Option<Health> {
+        [Health::Healthy, Health::Degraded, Health::Unknown]
+            .into_iter()
+            .find(|h| h.as_str() == s)
+    }
+}
+
+impl fmt::Display for Health {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One reason a job is not healthy: a stable code and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReason {
+    /// `restart_loop`, `checkpoints_failing`, `tasks_not_running`,
+    /// `stuck_starting`, `submitter_restarting` or `unobservable`.
+    pub code: String,
+    /// What was seen, in words.
+    pub message: String,
 }
 
 /// The system a per-record error comes from. It names the error in
@@ -233,6 +278,22 @@ pub struct Record {
     /// `flink_job_id` was stored as `""` rather than null or absent: the
     /// conditional write must match what is stored.
     pub flink_job_id_empty: bool,
+    /// `health`, as last judged.
+    pub health: Option<Health>,
+    /// The codes of `health_reasons`, as last judged.
+    pub health_codes: Vec<String>,
+    /// `health_checked_at`: the last look at the job's health.
+    pub health_checked_at: Option<DateTime<Utc>>,
+    /// `restarts`: `numRestarts` as last seen.
+    pub restarts: Option<u64>,
+    /// `restart_samples`: `[at, restarts]` pairs over the restart window.
+    pub restart_samples: Vec<(DateTime<Utc>, u64)>,
+    /// `checkpoint.failed` as last seen.
+    pub checkpoint_failed: Option<u64>,
+    /// `checkpoint`, as stored (sync's own field, read leniently).
+    pub checkpoint: Option<Document>,
+    /// `restart_point`.
+    pub restart_point: Option<String>,
 }
 
 impl Record {
@@ -298,6 +359,17 @@ impl Record {
             sync_error: f.string("sync_error")?,
             flink_missing_count: f.count("flink_missing_count"),
             revision: f.integer("revision")?,
+            health: doc.get_str("health").ok().and_then(Health::parse),
+            health_codes: f.reason_codes(),
+            health_checked_at: doc.get("health_checked_at").and_then(parse_date),
+            restarts: f.count_u64("restarts"),
+            restart_samples: f.samples(),
+            checkpoint_failed: doc
+                .get_document("checkpoint")
+                .ok()
+                .and_then(|c| whole(c.get("failed"))),
+            checkpoint: doc.get_document("checkpoint").ok().cloned(),
+            restart_point: doc.get_str("restart_point").ok().map(str::to_string),
             job_id,
         })
     }
@@ -409,6 +481,31 @@ impl Fields<'_> {
         }
     }
 
+    /// `health_reasons[].code`; sync's own field: anything unreadable is none.
+    fn reason_codes(&self) -> Vec<String> {
+        let reasons = self.doc.get_array("health_reasons").into_iter().flatten();
+        reasons
+            .filter_map(|r| r.as_document()?.get_str("code").ok())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `restart_samples`: `[date, count]` pairs; unreadable ones are dropped.
+    fn samples(&self) -> Vec<(DateTime<Utc>, u64)> {
+        let samples = self.doc.get_array("restart_samples").into_iter().flatten();
+        samples
+            .filter_map(|s| {
+                let pair = s.as_array()?;
+                Some((parse_date(pair.first()?)?, whole(pair.get(1))?))
+            })
+            .collect()
+    }
+
+    /// A non-negative whole number sync owns; anything else is none.
+    fn count_u64(&self, field: &str) -> Option<u64> {
+        whole(self.doc.get(field))
+    }
+
     /// A counter sync owns: anything unreadable counts from zero again.
     fn count(&self, field: &str) -> u32 {
         match self.doc.get(field) {
@@ -478,6 +575,16 @@ fn display_id(id: &Bson) -> String {
     }
 }
 
+/// A non-negative whole number, however MongoDB stored it.
+fn whole(v: Option<&Bson>) -> Option<u64> {
+    match v? {
+        Bson::Int32(i) => u64::try_from(*i).ok(),
+        Bson::Int64(i) => u64::try_from(*i).ok(),
+        Bson::Double(d) if d.fract() == 0.0 && *d >= 0.0 && *d < 9.0e15 => Some(*d as u64),
+        _ => None,
+    }
+}
+
 /// What a stored value is, in words, for a malformed-record report.
 fn bson_kind(v: Option<&Bson>) -> String {
     match v {
@@ -485,6 +592,21 @@ fn bson_kind(v: Option<&Bson>) -> String {
         Some(Bson::Null) => "null".to_string(),
         Some(Bson::String(s)) => format!("the string {:?}", truncate(s, 40)),
         Some(other) => format!("{:?}", other.element_type()),
+    }
+}
+
+/// A duration as a person says it: `45s`, `10m`, `1h02m`, `3d04h`.
+pub fn human(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
+    match (days, hours, mins, secs) {
+        (0, 0, 0, s) => format!("{s}s"),
+        (0, 0, m, 0) => format!("{m}m"),
+        (0, 0, m, s) => format!("{m}m{s:02}s"),
+        (0, h, 0, _) => format!("{h}h"),
+        (0, h, m, _) => format!("{h}h{m:02}m"),
+        (d, 0, _, _) => format!("{d}d"),
+        (d, h, _, _) => format!("{d}d{h:02}h"),
     }
 }
 

@@ -4,7 +4,13 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use crate::rules::model::{FlinkJobId, Record, Status, System, status_for_flink_state, truncate};
+use crate::rules::health::{
+    self, Checkpoints, HealthFacts, HealthRules, JobView, RestartPoint, Tasks,
+};
+use crate::rules::model::{
+    FlinkJobId, Health, HealthReason, Record, Status, System, human, status_for_flink_state,
+    truncate,
+};
 
 /// Tunables of the rule.
 #[derive(Debug, Clone)]
@@ -17,6 +23,8 @@ pub struct SyncRules {
     pub missing_threshold: u32,
     /// Longest `status_reason` and `sync_error`, in bytes.
     pub reason_max_bytes: usize,
+    /// The health rule's thresholds.
+    pub health: HealthRules,
 }
 
 impl Default for SyncRules {
@@ -26,6 +34,7 @@ impl Default for SyncRules {
             pod_waiting_grace: Duration::minutes(5),
             missing_threshold: 3,
             reason_max_bytes: 2048,
+            health: HealthRules::default(),
         }
     }
 }
@@ -128,6 +137,10 @@ pub struct FlinkJob {
     pub end_ms: i64,
     /// Root cause from `/jobs/{id}/exceptions`, fetched for failed jobs.
     pub root_cause: Option<String>,
+    /// Task counts, from the overview.
+    pub tasks: Option<Tasks>,
+    /// When the job's state last changed (epoch ms; ≤ 0 when unknown).
+    pub last_modification_ms: i64,
 }
 
 /// Everything observed for one record in this run. `flink` describes the
@@ -138,6 +151,8 @@ pub struct Observed {
     pub k8s: Option<K8sFacts>,
     /// The Flink facts; `None` when there is no JobID to follow.
     pub flink: Option<FlinkFacts>,
+    /// A look at the job's health; `None` when not looked at this run.
+    pub health: Option<HealthFacts>,
 }
 
 /// Which system a transition was learned from.
@@ -192,6 +207,25 @@ pub enum Change {
     SyncError(Option<SyncError>),
     /// Runs in a row Flink did not know the JobID (0 removes the field).
     MissingCount(u32),
+    /// When health was looked at (`health_checked_at`).
+    HealthCheckedAt(DateTime<Utc>),
+    /// A new health verdict, recorded once (`health_history`, an event).
+    Health {
+        /// The health stored before.
+        from: Option<Health>,
+        /// The health now.
+        to: Health,
+        /// Why.
+        reasons: Vec<HealthReason>,
+    },
+    /// The job's checkpoints; `None` removes the field (no checkpointing).
+    Checkpoint(Option<Checkpoints>),
+    /// `numRestarts` as seen.
+    Restarts(u64),
+    /// The restart samples over the window.
+    RestartSamples(Vec<(DateTime<Utc>, u64)>),
+    /// Where the ended job can resume, or why nowhere.
+    RestartPoint(RestartPoint),
 }
 
 /// Why a record could not be observed this run: which system failed, and
@@ -264,10 +298,30 @@ impl Plan {
                 Change::SyncError(None) => "sync_error cleared".to_string(),
                 Change::MissingCount(0) => "found on Flink again".to_string(),
                 Change::MissingCount(n) => format!("not on Flink ({n} consecutive checks)"),
+                Change::Health { to, reasons, .. } => {
+                    let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
+                    format!("health {to} {codes:?}")
+                }
+                Change::RestartPoint(RestartPoint::At(p)) => format!("restart point {p}"),
+                Change::HealthCheckedAt(_)
+                | Change::Checkpoint(_)
+                | Change::Restarts(_)
+                | Change::RestartSamples(_)
+                | Change::RestartPoint(_) => continue,
             };
             parts.push(part);
         }
         truncate(&parts.join("; "), REASON_SUMMARY_MAX_BYTES).to_string()
+    }
+
+    /// Whether the plan only notes that a health look happened (its time
+    /// and restart sample), which the budget needs but nobody reads as news.
+    pub fn is_bookkeeping(&self) -> bool {
+        !self.changes.is_empty()
+            && self
+                .changes
+                .iter()
+                .all(|c| matches!(c, Change::HealthCheckedAt(_) | Change::RestartSamples(_)))
     }
 
     /// The JobID the plan records for the first time, if any.
@@ -354,7 +408,12 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
                     );
                 }
             }
-            Some(FlinkFacts::Found(job)) => b.flink_job(job),
+            Some(FlinkFacts::Found(job)) => {
+                b.flink_job(job);
+                if let Some(facts) = &observed.health {
+                    b.health(job, facts, now);
+                }
+            }
         }
     }
     b.finish()
@@ -506,6 +565,68 @@ impl Builder<'_> {
         }
     }
 
+    /// The health look's changes: the verdict while the job runs, the
+    /// restart point when it has just ended (its last health is kept).
+    fn health(&mut self, job: &FlinkJob, facts: &HealthFacts, now: DateTime<Utc>) {
+        let r = self.record;
+        let view = JobView {
+            state: &job.state,
+            tasks: job.tasks,
+            last_modification_ms: job.last_modification_ms,
+            start_ms: job.start_ms,
+        };
+        let a = health::assess(r, &view, facts, now, &self.rules.health);
+        self.plan.changes.push(Change::HealthCheckedAt(now));
+        if a.health == Health::Unknown && self.error.is_none() {
+            // What Flink would not tell is this run's error on the record.
+            let why = a.reasons.first().map(|x| x.message.clone());
+            self.error = why.map(|w| (System::Flink, format!("health: {w}")));
+        }
+        if let Some(checkpoints) = &a.checkpoints {
+            let now_doc = checkpoints.as_ref().map(Checkpoints::to_document);
+            if now_doc != r.checkpoint {
+                self.plan
+                    .changes
+                    .push(Change::Checkpoint(checkpoints.clone()));
+            }
+        }
+        if let Some(n) = a.restarts.filter(|n| r.restarts != Some(*n)) {
+            self.plan.changes.push(Change::Restarts(n));
+        }
+        if a.samples != r.restart_samples {
+            self.plan
+                .changes
+                .push(Change::RestartSamples(a.samples.clone()));
+        }
+        if self.status.is_final() {
+            let checkpoints = match &a.checkpoints {
+                Some(c) => c.as_ref(),
+                // Unreadable now: no verdict on where to resume.
+                None => return,
+            };
+            let point = health::restart_point(&job.state, checkpoints);
+            let stored = match &point {
+                RestartPoint::At(p) => r.restart_point.as_deref() == Some(p.as_str()),
+                RestartPoint::None(_) => false,
+            };
+            if !stored {
+                self.plan.changes.push(Change::RestartPoint(point));
+            }
+            // A job seen only once it ended gets the one verdict it had.
+            if r.health.is_some() {
+                return;
+            }
+        }
+        let codes: Vec<&str> = a.reasons.iter().map(|x| x.code.as_str()).collect();
+        if r.health != Some(a.health) || r.health_codes != codes {
+            self.plan.changes.push(Change::Health {
+                from: r.health,
+                to: a.health,
+                reasons: a.reasons,
+            });
+        }
+    }
+
     fn finish(mut self) -> Plan {
         let max = self.rules.reason_max_bytes;
         let error = self
@@ -523,21 +644,6 @@ fn epoch_ms(ms: i64) -> Option<DateTime<Utc>> {
         None
     } else {
         Utc.timestamp_millis_opt(ms).single()
-    }
-}
-
-/// A duration as a person says it: `45s`, `10m`, `1h02m`, `3d04h`.
-fn human(d: Duration) -> String {
-    let s = d.num_seconds().max(0);
-    let (days, hours, mins, secs) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
-    match (days, hours, mins, secs) {
-        (0, 0, 0, s) => format!("{s}s"),
-        (0, 0, m, 0) => format!("{m}m"),
-        (0, 0, m, s) => format!("{m}m{s:02}s"),
-        (0, h, 0, _) => format!("{h}h"),
-        (0, h, m, _) => format!("{h}h{m:02}m"),
-        (d, 0, _, _) => format!("{d}d"),
-        (d, h, _, _) => format!("{d}d{h:02}h"),
     }
 }
 

@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::reporting::summary::{
     MalformedReport, Phases, RecordError, Summary, WOULD_CHANGE_MAX, WouldChange,
 };
+use crate::rules::health;
 use crate::rules::model::{FlinkJobId, Record, System, to_bson_date};
 use crate::rules::plan::{self, FlinkFacts, K8sFacts, Observed, Plan, SyncRules};
 
@@ -182,7 +183,10 @@ impl Syncer {
         {
             rotate_after(&mut records, &after);
         }
-        let mut cache = ObserveCache::default();
+        let mut cache = ObserveCache {
+            health_due: health::due(&records, self.rules.health.budget),
+            ..Default::default()
+        };
         let mut resume_after = None;
         let chunk_size = self.settings.chunk_size.max(1);
         for (i, chunk) in records.chunks(chunk_size).enumerate() {
@@ -274,7 +278,11 @@ impl Syncer {
                     .or_default() += 1;
             }
         }
-        summary.records_changed += written.len();
+        // A look's own bookkeeping is written, not counted as a change.
+        summary.records_changed += written
+            .iter()
+            .filter(|j| plans.get(j.as_str()).is_some_and(|p| !p.is_bookkeeping()))
+            .count();
         summary.phases_ms.write += ms_since(write_started);
         Ok(())
     }
@@ -293,6 +301,7 @@ impl Syncer {
         let mut plans: HashMap<String, Plan> = HashMap::new();
         for (record, obs) in records.iter().zip(observed) {
             let plan = plan::decide(record, obs, now, &self.rules);
+            count_health(record, &plan, summary);
             if let Some(state) = &plan.unknown_flink_state {
                 tracing::warn!(job_id = %record.job_id, flink_state = %state, "unknown Flink state: status left as it is");
             }
@@ -310,11 +319,13 @@ impl Syncer {
             else {
                 continue;
             };
-            if self.events.is_some()
-                && let Some(event) =
-                    events::pending_event(record, &plan, record.revision.unwrap_or(0) + 1, now)
-            {
-                store::add_pending_event(&mut w, event);
+            if self.events.is_some() {
+                let revision = record.revision.unwrap_or(0) + 1;
+                let state = events::pending_event(record, &plan, revision, now);
+                let health = events::pending_health_event(record, &plan, revision, now);
+                for event in state.into_iter().chain(health) {
+                    store::add_pending_event(&mut w, event);
+                }
             }
             plans.insert(w.job_id.clone(), plan);
             writes.push(w);
@@ -451,6 +462,8 @@ impl Syncer {
             .collect();
         if !follow.is_empty() {
             self.observe_flink(&follow, cache, &mut observed).await;
+            self.observe_health(records, &follow, cache, &mut observed)
+                .await;
             self.add_root_causes(records, follow, &mut observed).await;
         }
         phases.flink += ms_since(flink_started);
@@ -542,6 +555,64 @@ impl Syncer {
         }
     }
 
+    /// A health look at each job that needs one: every job that has just
+    /// ended (for its restart point), and the running jobs this run's budget
+    /// picked, oldest-checked first. Their submitting pods are seen from the
+    /// namespace lists (one per namespace and run).
+    async fn observe_health(
+        &self,
+        records: &[Record],
+        follow: &[(usize, FlinkJobId)],
+        cache: &mut ObserveCache,
+        observed: &mut [Observed],
+    ) {
+        let looks: Vec<(usize, &FlinkJobId)> = follow
+            .iter()
+            .filter(|(i, _)| match &observed[*i].flink {
+                Some(FlinkFacts::Found(job)) => {
+                    health::needs_look(&records[*i], &job.state, &cache.health_due)
+                }
+                _ => false,
+            })
+            .map(|(i, id)| (*i, id))
+            .collect();
+        if looks.is_empty() {
+            return;
+        }
+        let default_ns = self.kube.namespace();
+        let namespaces: HashSet<&str> = looks
+            .iter()
+            .map(|(i, _)| records[*i].namespace(default_ns))
+            .filter(|ns| !cache.listed.contains_key(*ns))
+            .collect();
+        for ns in namespaces {
+            let jobs = self.kube.jobs_in(ns).await.map_err(|e| e.detail());
+            cache.listed.insert(ns.to_string(), jobs);
+        }
+        let listed = &cache.listed;
+        let facts = futures::stream::iter(looks.into_iter().map(|(i, id)| {
+            let record = &records[i];
+            let known = health::stored_config(record);
+            let submitter = match listed.get(record.namespace(default_ns)) {
+                Some(Ok(jobs)) => jobs
+                    .get(record.k8s_job_name())
+                    .and_then(|j| j.submitter_restarts),
+                _ => None,
+            };
+            async move {
+                let mut facts = self.flink.health(id, known.as_ref()).await;
+                facts.submitter_restarts = submitter;
+                (i, facts)
+            }
+        }))
+        .buffer_unordered(self.settings.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for (i, f) in facts {
+            observed[i].health = Some(f);
+        }
+    }
+
     /// The root cause of each job the rule will want one for.
     async fn add_root_causes(
         &self,
@@ -572,6 +643,40 @@ impl Syncer {
     }
 }
 
+/// Counts a health look: the verdict (new, or kept) and whether it changed.
+fn count_health(record: &Record, plan: &Plan, summary: &mut Summary) {
+    if !plan
+        .changes
+        .iter()
+        .any(|c| matches!(c, plan::Change::HealthCheckedAt(_)))
+    {
+        return;
+    }
+    summary.health_checked += 1;
+    let changed = plan.changes.iter().find_map(|c| match c {
+        plan::Change::Health { to, reasons, .. } => Some((*to, reasons)),
+        _ => None,
+    });
+    let codes: Vec<String> = match changed {
+        Some((to, reasons)) => {
+            summary.health_changes += 1;
+            let degraded = to == crate::rules::model::Health::Degraded;
+            reasons
+                .iter()
+                .filter(|_| degraded)
+                .map(|r| r.code.clone())
+                .collect()
+        }
+        None if record.health == Some(crate::rules::model::Health::Degraded) => {
+            record.health_codes.clone()
+        }
+        None => Vec::new(),
+    };
+    for code in codes {
+        *summary.degraded.entry(code).or_default() += 1;
+    }
+}
+
 /// A dry run's list of what it would change, up to [`WOULD_CHANGE_MAX`].
 fn would_change(records: &[Record], plans: &HashMap<String, Plan>, summary: &mut Summary) {
     let room = WOULD_CHANGE_MAX.saturating_sub(summary.would_change.len());
@@ -579,6 +684,7 @@ fn would_change(records: &[Record], plans: &HashMap<String, Plan>, summary: &mut
         records
             .iter()
             .filter_map(|r| Some((r, plans.get(r.job_id.as_str())?)))
+            .filter(|(_, p)| !p.is_bookkeeping())
             .take(room)
             .map(|(r, p)| WouldChange {
                 job_id: r.job_id.clone(),
@@ -618,6 +724,8 @@ pub async fn handle(
 struct ObserveCache {
     listed: HashMap<String, Result<HashMap<String, CondensedJob>, String>>,
     overview: Option<Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
+    /// The running records this run's health budget picked.
+    health_due: HashSet<String>,
 }
 
 /// Puts the records after `after` (in `_id` order) first, so a run resumes

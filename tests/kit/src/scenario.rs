@@ -276,6 +276,16 @@ pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) -> Value
 /// like `unbounded.py`, would otherwise hold it for the job's life). The job
 /// runs on in the cluster.
 pub async fn submit_streaming_with_flink_cli(stack: &Stack, script: &str) -> String {
+    submit_streaming_with_options(stack, script, &[]).await
+}
+
+/// [`submit_streaming_with_flink_cli`] with `flink run` options before `-py`
+/// (`-Dexecution.checkpointing.interval=1s`, ...).
+pub async fn submit_streaming_with_options(
+    stack: &Stack,
+    script: &str,
+    options: &[&str],
+) -> String {
     use tokio::io::AsyncBufReadExt;
     let flink_home = crate::stack::require("FLINK_HOME");
     let script = crate::lambda::workspace_root()
@@ -287,7 +297,9 @@ pub async fn submit_streaming_with_flink_cli(stack: &Stack, script: &str) -> Str
     let flink = format!("{flink_home}/bin/flink");
     let mut child = tokio::process::Command::new("sh")
         .args(["-c", "exec \"$0\" \"$@\" 2>&1", &flink])
-        .args(["run", "-m", &stack.flink_jobmanager, "-d", "-py", &script])
+        .args(["run", "-m", &stack.flink_jobmanager, "-d"])
+        .args(options)
+        .args(["-py", &script])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .process_group(0)

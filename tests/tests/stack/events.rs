@@ -16,8 +16,13 @@ struct Bus {
     sqs: aws_sdk_sqs::Client,
 }
 
-/// A bus, and a rule routing `flink-job-sync` events to a fresh SQS queue.
+/// A bus, and a rule routing `flink-job-sync` state changes to a fresh SQS queue.
 async fn bus() -> Bus {
+    bus_for(&["Flink Job State Change"]).await
+}
+
+/// A bus whose rule routes the given detail-types to a fresh SQS queue.
+async fn bus_for(detail_types: &[&str]) -> Bus {
     let sdk = flink_job_sync::adapters::aws::sdk_config().await;
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -55,7 +60,8 @@ async fn bus() -> Bus {
         .name(&name)
         .event_bus_name(&name)
         .event_pattern(
-            r#"{"source": ["flink-job-sync"], "detail-type": ["Flink Job State Change"]}"#,
+            serde_json::json!({"source": ["flink-job-sync"], "detail-type": detail_types})
+                .to_string(),
         )
         .send()
         .await
@@ -364,4 +370,59 @@ async fn partial_putevents_failures_lose_and_duplicate_no_event() {
     let mut ids = taken.lock().unwrap_or_else(|p| p.into_inner()).clone();
     ids.sort();
     assert_eq!(ids, ["pf-a:1", "pf-b:1", "pf-c:1", "pf-d:1"]);
+}
+
+#[tokio::test]
+async fn a_health_change_is_announced_once_as_a_health_change() {
+    let bus = bus_for(&["Flink Job State Change", "Flink Job Health Change"]).await;
+    let id = "5eed0000000000000000000000000001";
+    let start = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let flink = test_kit::flinkfake::FlinkFake::with_jobs(
+        [(
+            id.to_string(),
+            test_kit::flinkfake::FakeJob::new("RUNNING", start, -1),
+        )]
+        .into(),
+    );
+    let url = flink.serve().await;
+    let mut s = Scenario::new(&url, &[]).await;
+    s.syncer.set_events(Some(Publisher::new(
+        &flink_job_sync::adapters::aws::sdk_config().await,
+        &bus.name,
+        "flink-job-sync",
+    )));
+    s.insert(
+        doc! {"job_id": "h-1", "status": "RUNNING", "flink_job_id": id,
+        "flink_state": "RUNNING", "submitted_at": to_bson_date(chrono::Utc::now())},
+    )
+    .await;
+    let first = s.sync().await;
+    assert_eq!(
+        (first.health_checked, first.health_changes),
+        (1, 1),
+        "{first:?}"
+    );
+    let again = s.sync().await;
+    assert_eq!(
+        (again.health_checked, again.health_changes),
+        (1, 0),
+        "{again:?}"
+    );
+    let events = bus.drain().await;
+    let health: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "Flink Job Health Change")
+        .collect();
+    assert_eq!(health.len(), 1, "{events:?}");
+    let d = &health[0]["detail"];
+    assert_eq!(d["job_id"], "h-1");
+    assert_eq!(d["health"], "HEALTHY");
+    assert_eq!(d["previous_health"], serde_json::Value::Null);
+    assert_eq!(d["health_reasons"], serde_json::json!([]));
+    assert_eq!(d["event_id"], format!("h-1:1:health"));
+    let r = s.record("h-1").await;
+    assert!(
+        r.get_array("pending_events").map_or(true, |p| p.is_empty()),
+        "{r}"
+    );
 }

@@ -6,6 +6,7 @@
 mod cleanup;
 mod events;
 mod faults;
+mod health;
 mod races;
 mod stack_mongo;
 mod stats;

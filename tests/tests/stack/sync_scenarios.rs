@@ -321,6 +321,7 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
     let plan = flink_job_sync::rules::plan::decide(
         &record,
         &flink_job_sync::rules::plan::Observed {
+            health: None,
             k8s: Some(flink_job_sync::rules::plan::K8sFacts::Job(
                 flink_job_sync::rules::plan::JobFacts {
                     complete: true,

@@ -1,0 +1,546 @@
+//! The health rule and the health parsers, without I/O: Flink 2.3's real
+//! answers (`fixtures/flink/health/`, captured from the local stack) in,
+//! verdicts, restart points and record changes out.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use flink_job_sync::adapters::flink::{
+    parse_checkpoint_config, parse_checkpoints, parse_metric, parse_overview,
+};
+use flink_job_sync::rules::health::{
+    Checkpoints, HealthFacts, HealthRules, JobView, NOT_ADDRESSABLE, PointAt, RestartPoint, Tasks,
+    assess, due, restart_point, usable_path,
+};
+use flink_job_sync::rules::model::{FlinkJobId, Health, Record, Status};
+use flink_job_sync::rules::plan::{Change, FlinkFacts, FlinkJob, Observed, SyncRules, decide};
+use mongodb::bson::{Bson, Document, doc};
+
+const ID: &str = "398df549e65cbb47b428135966f57e9e";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/flink/health/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A RUNNING record with a JobID; `extra` adds stored fields.
+fn record(extra: Document) -> Record {
+    let mut d = doc! {"_id": "oid-1", "job_id": "tpl-1", "status": "RUNNING",
+    "flink_job_id": ID, "flink_state": "RUNNING", "revision": 3_i64};
+    d.extend(extra);
+    Record::from_document(&d).expect("test record parses")
+}
+
+fn running(tasks: Option<Tasks>, changed_ago: Duration) -> JobView<'static> {
+    JobView {
+        state: "RUNNING",
+        tasks,
+        last_modification_ms: ms(now() - changed_ago),
+        start_ms: ms(now() - Duration::days(1)),
+    }
+}
+
+fn all_running(n: u64) -> Option<Tasks> {
+    Some(Tasks {
+        total: n,
+        running: n,
+        finished: 0,
+    })
+}
+
+fn healthy_checkpoints() -> Checkpoints {
+    Checkpoints {
+        completed: 7,
+        failed: 0,
+        last_completed_id: Some(7),
+        last_completed: Some(PointAt {
+            path: "file:/ck/chk-7".into(),
+            at: Some(now() - Duration::seconds(2)),
+        }),
+        interval_ms: Some(1000),
+        deleted_on_cancellation: Some(false),
+        ..Default::default()
+    }
+}
+
+fn facts(checkpoints: Option<Checkpoints>, restarts: Option<u64>) -> HealthFacts {
+    HealthFacts {
+        checkpoints: Ok(checkpoints),
+        restarts: Ok(restarts),
+        submitter_restarts: None,
+    }
+}
+
+fn codes(a: &flink_job_sync::rules::health::Assessment) -> Vec<&str> {
+    a.reasons.iter().map(|r| r.code.as_str()).collect()
+}
+
+// The parsers, on what Flink 2.3 really answered.
+
+#[test]
+fn a_running_checkpointed_job_reads_its_last_completed_checkpoint() {
+    let c = parse_checkpoints(&fixture("running_retained_checkpoints.json")).expect("parses");
+    let last = c.last_completed.expect("a completed checkpoint");
+    assert!(
+        last.path.starts_with("file:/") && last.path.contains("/chk-"),
+        "{}",
+        last.path
+    );
+    assert!(last.at.is_some());
+    assert_eq!(c.last_completed_id, Some(7));
+    assert_eq!((c.completed, c.failed), (7, 1));
+    assert_eq!(c.last_savepoint, None);
+}
+
+#[test]
+fn a_job_stopped_with_a_savepoint_reads_the_savepoint() {
+    let c = parse_checkpoints(&fixture("stopped_with_savepoint_checkpoints.json")).expect("parses");
+    let sp = c.last_savepoint.clone().expect("a savepoint");
+    assert!(sp.path.contains("/sp/savepoint-"), "{}", sp.path);
+    assert_eq!(
+        restart_point("FINISHED", Some(&c)),
+        RestartPoint::At(sp.path.clone()),
+        "the savepoint is newer than the last checkpoint"
+    );
+}
+
+#[test]
+fn checkpoint_config_says_whether_a_cancel_deletes_the_checkpoints() {
+    let retained =
+        parse_checkpoint_config(&fixture("running_retained_config.json")).expect("parses");
+    assert_eq!(retained, (Some(1000), Some(false)));
+    let deleted =
+        parse_checkpoint_config(&fixture("cancelled_deleted_config.json")).expect("parses");
+    assert_eq!(deleted.1, Some(true));
+}
+
+#[test]
+fn restarts_come_from_string_metric_values_and_are_absent_until_flink_has_them() {
+    assert!(
+        parse_metric(&fixture("restart_loop_metrics.json"), "numRestarts")
+            .expect("parses")
+            .is_some_and(|n| n > 0)
+    );
+    assert_eq!(
+        parse_metric(&fixture("metrics_just_submitted_empty.json"), "numRestarts"),
+        Ok(None)
+    );
+    for garbled in [
+        r#"[{"id":"numRestarts","value":"many"}]"#,
+        r#"[{"id":"numRestarts","value":"-3"}]"#,
+        r#"[{"id":"numRestarts","value":"1.5"}]"#,
+        r#"{"id":"numRestarts"}"#,
+        "[{",
+    ] {
+        let e = parse_metric(garbled.as_bytes(), "numRestarts").expect_err(garbled);
+        assert!(e.len() < 200, "bounded: {e}");
+    }
+}
+
+#[test]
+fn the_overview_carries_task_counts_and_the_last_modification() {
+    let jobs = parse_overview(&fixture("running_retained_overview.json")).expect("parses");
+    let job = jobs
+        .values()
+        .find(|j| j.state == "RUNNING")
+        .expect("a running job");
+    let tasks = job.tasks.expect("task counts");
+    assert_eq!((tasks.total, tasks.running), (2, 2));
+    assert!(job.last_modification_ms > 0);
+    // Garbled counts lose the counts, not the job.
+    let body = format!(
+        r#"{{"jobs":[{{"jid":"{ID}","state":"RUNNING","tasks":{{"total":"x"}},"last-modification":"y"}}]}}"#
+    );
+    let jobs = parse_overview(body.as_bytes()).expect("parses");
+    let job = jobs.values().next().expect("the job is kept");
+    assert_eq!((job.tasks, job.last_modification_ms), (None, -1));
+}
+
+#[test]
+fn placeholder_empty_and_huge_paths_are_never_restart_points() {
+    assert_eq!(usable_path(NOT_ADDRESSABLE), None);
+    assert_eq!(usable_path("  "), None);
+    assert_eq!(usable_path(&format!("file:/{}", "x".repeat(5000))), None);
+    let body = format!(
+        r#"{{"counts":{{"completed":1,"failed":0}},"latest":{{"completed":{{"id":1,"external_path":"{NOT_ADDRESSABLE}","latest_ack_timestamp":5}}}}}}"#
+    );
+    let c = parse_checkpoints(body.as_bytes()).expect("parses");
+    assert_eq!(c.last_completed, None);
+    assert_eq!(c.last_completed_id, Some(1));
+    assert!(parse_checkpoints(b"{\"counts\": [").is_err());
+}
+
+// The verdict.
+
+#[test]
+fn a_running_job_with_fresh_checkpoints_and_no_restarts_is_healthy() {
+    let a = assess(
+        &record(doc! {}),
+        &running(all_running(2), Duration::hours(1)),
+        &facts(Some(healthy_checkpoints()), Some(0)),
+        now(),
+        &HealthRules::default(),
+    );
+    assert_eq!((a.health, codes(&a)), (Health::Healthy, vec![]));
+}
+
+#[test]
+fn restarts_growing_past_the_limit_within_the_window_are_a_restart_loop() {
+    let rules = HealthRules::default();
+    let at =
+        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
+    let r = record(doc! {"restart_samples": [[at(6), 1_i64], [at(3), 2_i64]]});
+    let a = assess(
+        &r,
+        &running(all_running(2), Duration::hours(1)),
+        &facts(None, Some(4)),
+        now(),
+        &rules,
+    );
+    assert_eq!(codes(&a), vec!["restart_loop"], "{:?}", a.reasons);
+    assert_eq!(a.health, Health::Degraded);
+    assert_eq!(a.samples.last(), Some(&(now(), 4)));
+    // A first look at a job that started within the window counts from zero.
+    let young = JobView {
+        start_ms: ms(now() - Duration::minutes(2)),
+        ..running(all_running(2), Duration::minutes(1))
+    };
+    let a = assess(
+        &record(doc! {}),
+        &young,
+        &facts(None, Some(5)),
+        now(),
+        &rules,
+    );
+    assert_eq!(codes(&a), vec!["restart_loop"]);
+    // The same growth spread over more than the window is no loop.
+    let r = record(doc! {"restart_samples": [[at(60), 1_i64]]});
+    let a = assess(
+        &r,
+        &running(all_running(2), Duration::hours(1)),
+        &facts(None, Some(4)),
+        now(),
+        &rules,
+    );
+    assert_eq!(codes(&a), Vec::<&str>::new());
+}
+
+#[test]
+fn failed_checkpoints_since_the_last_look_or_a_stale_last_checkpoint_are_failing() {
+    let rules = HealthRules::default();
+    let view = running(all_running(2), Duration::hours(1));
+    let mut grew = healthy_checkpoints();
+    grew.failed = 3;
+    let r = record(doc! {"checkpoint": {"failed": 1_i64, "interval_ms": 1000_i64}});
+    let a = assess(&r, &view, &facts(Some(grew), Some(0)), now(), &rules);
+    assert_eq!(codes(&a), vec!["checkpoints_failing"]);
+    let mut stale = healthy_checkpoints();
+    stale.interval_ms = Some(60_000);
+    if let Some(p) = stale.last_completed.as_mut() {
+        p.at = Some(now() - Duration::minutes(10));
+    }
+    let a = assess(
+        &record(doc! {}),
+        &view,
+        &facts(Some(stale), Some(0)),
+        now(),
+        &rules,
+    );
+    assert_eq!(codes(&a), vec!["checkpoints_failing"], "{:?}", a.reasons);
+}
+
+#[test]
+fn tasks_not_all_running_past_the_grace_are_reported_and_not_before() {
+    let rules = HealthRules::default();
+    let tasks = Some(Tasks {
+        total: 4,
+        running: 2,
+        finished: 0,
+    });
+    let r = record(doc! {});
+    let f = facts(None, Some(0));
+    let young = assess(&r, &running(tasks, Duration::minutes(1)), &f, now(), &rules);
+    assert_eq!(young.health, Health::Healthy);
+    let old = assess(
+        &r,
+        &running(tasks, Duration::minutes(30)),
+        &f,
+        now(),
+        &rules,
+    );
+    assert_eq!(codes(&old), vec!["tasks_not_running"]);
+    let none = Some(Tasks {
+        total: 4,
+        running: 0,
+        finished: 0,
+    });
+    let stuck = assess(&r, &running(none, Duration::minutes(30)), &f, now(), &rules);
+    assert_eq!(codes(&stuck), vec!["stuck_starting"]);
+    let initializing = JobView {
+        state: "INITIALIZING",
+        tasks: None,
+        last_modification_ms: ms(now() - Duration::minutes(30)),
+        start_ms: -1,
+    };
+    let a = assess(&r, &initializing, &f, now(), &rules);
+    assert_eq!(codes(&a), vec!["stuck_starting"]);
+}
+
+#[test]
+fn a_restarting_submitter_pod_degrades_the_job() {
+    let mut f = facts(None, Some(0));
+    f.submitter_restarts = Some(2);
+    let a = assess(
+        &record(doc! {}),
+        &running(all_running(1), Duration::hours(1)),
+        &f,
+        now(),
+        &HealthRules::default(),
+    );
+    assert_eq!(codes(&a), vec!["submitter_restarting"]);
+}
+
+#[test]
+fn no_trustworthy_answer_is_unknown_not_healthy() {
+    let f = HealthFacts {
+        checkpoints: Err("GET /jobs/x/checkpoints: HTTP 503".into()),
+        restarts: Ok(Some(0)),
+        submitter_restarts: None,
+    };
+    let a = assess(
+        &record(doc! {}),
+        &running(all_running(1), Duration::hours(1)),
+        &f,
+        now(),
+        &HealthRules::default(),
+    );
+    assert_eq!(a.health, Health::Unknown);
+    assert!(a.reasons[0].message.contains("HTTP 503"));
+    assert_eq!(a.checkpoints, None, "what is stored is kept");
+}
+
+// Restart points.
+
+#[test]
+fn a_cancelled_job_resumes_from_a_retained_checkpoint_and_not_from_a_deleted_one() {
+    let mut c = parse_checkpoints(&fixture("cancelled_retained_checkpoints.json")).expect("parses");
+    (c.interval_ms, c.deleted_on_cancellation) =
+        parse_checkpoint_config(&fixture("running_retained_config.json")).expect("parses");
+    let path = c
+        .last_completed
+        .as_ref()
+        .map(|p| p.path.clone())
+        .expect("a path");
+    assert_eq!(
+        restart_point("CANCELED", Some(&c)),
+        RestartPoint::At(path.clone())
+    );
+    c.deleted_on_cancellation = Some(true);
+    match restart_point("CANCELED", Some(&c)) {
+        RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A failed job's checkpoints survive it, retained or not.
+    assert_eq!(restart_point("FAILED", Some(&c)), RestartPoint::At(path));
+    assert!(matches!(
+        restart_point("FINISHED", None),
+        RestartPoint::None(_)
+    ));
+}
+
+#[test]
+fn a_checkpoint_flink_already_discarded_is_never_a_restart_point() {
+    // Cancelled without retention: Flink still names the deleted checkpoint.
+    let mut c = parse_checkpoints(&fixture("cancelled_deleted_checkpoints.json")).expect("parses");
+    assert_eq!(c.last_completed, None, "discarded: true");
+    assert!(c.last_completed_id.is_some());
+    c.deleted_on_cancellation = Some(true);
+    match restart_point("CANCELED", Some(&c)) {
+        RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // The JobManager's cached answer right after a cancel can name an older,
+    // already deleted checkpoint: no restart point rather than a wrong one.
+    let stale =
+        parse_checkpoints(&fixture("cancelled_retained_checkpoints_stale.json")).expect("parses");
+    assert!(matches!(
+        restart_point("CANCELED", Some(&stale)),
+        RestartPoint::None(_)
+    ));
+}
+
+// The rule end to end: a look's changes.
+
+fn found(state: &str) -> FlinkFacts {
+    FlinkFacts::Found(FlinkJob {
+        state: state.into(),
+        start_ms: ms(now() - Duration::hours(2)),
+        end_ms: if state == "RUNNING" {
+            -1
+        } else {
+            ms(now() - Duration::seconds(5))
+        },
+        root_cause: None,
+        tasks: all_running(2),
+        last_modification_ms: ms(now() - Duration::hours(1)),
+    })
+}
+
+fn observed(state: &str, health: HealthFacts) -> Observed {
+    Observed {
+        k8s: None,
+        flink: Some(found(state)),
+        health: Some(health),
+    }
+}
+
+#[test]
+fn a_first_look_records_health_checkpoint_and_restarts_and_never_the_status() {
+    let p = decide(
+        &record(doc! {}),
+        &observed("RUNNING", facts(Some(healthy_checkpoints()), Some(0))),
+        now(),
+        &SyncRules::default(),
+    );
+    assert!(p.transition().is_none(), "health never changes status");
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| matches!(c, Change::HealthCheckedAt(_)))
+    );
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| matches!(c, Change::Checkpoint(Some(_))))
+    );
+    assert!(p.changes.iter().any(|c| matches!(c, Change::Restarts(0))));
+    assert!(p.changes.iter().any(|c| matches!(
+        c,
+        Change::Health {
+            from: None,
+            to: Health::Healthy,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn the_same_verdict_again_is_not_a_health_change() {
+    let stored = record(
+        doc! {"health": "HEALTHY", "health_reasons": [], "restarts": 0_i64,
+        "checkpoint": healthy_checkpoints().to_document()},
+    );
+    let p = decide(
+        &stored,
+        &observed("RUNNING", facts(Some(healthy_checkpoints()), Some(0))),
+        now(),
+        &SyncRules::default(),
+    );
+    assert!(
+        !p.changes
+            .iter()
+            .any(|c| matches!(c, Change::Health { .. } | Change::Checkpoint(_))),
+        "{:?}",
+        p.changes
+    );
+}
+
+#[test]
+fn a_job_ending_gets_its_restart_point_and_keeps_its_last_health() {
+    let stored = record(
+        doc! {"health": "DEGRADED", "health_reasons": [{"code": "restart_loop", "message": "m"}]},
+    );
+    let mut c = healthy_checkpoints();
+    c.deleted_on_cancellation = Some(false);
+    let p = decide(
+        &stored,
+        &observed("CANCELED", facts(Some(c), Some(5))),
+        now(),
+        &SyncRules::default(),
+    );
+    assert_eq!(p.transition().map(|t| t.1), Some(Status::Cancelled));
+    assert!(p.changes.contains(&Change::RestartPoint(RestartPoint::At(
+        "file:/ck/chk-7".into()
+    ))));
+    assert!(!p.changes.iter().any(|c| matches!(c, Change::Health { .. })));
+}
+
+#[test]
+fn garbled_health_answers_change_no_status_and_corrupt_nothing() {
+    let f = HealthFacts {
+        checkpoints: Err("GET /jobs/x/checkpoints: unreadable JSON (EOF)".into()),
+        restarts: Err(
+            "GET /jobs/x/metrics?get=numRestarts: numRestarts is not a count: \"many\"".into(),
+        ),
+        submitter_restarts: None,
+    };
+    let p = decide(
+        &record(doc! {}),
+        &observed("RUNNING", f),
+        now(),
+        &SyncRules::default(),
+    );
+    assert!(p.transition().is_none());
+    assert!(
+        !p.changes
+            .iter()
+            .any(|c| matches!(c, Change::Checkpoint(_) | Change::Restarts(_)))
+    );
+    assert!(p.changes.iter().any(|c| matches!(
+        c,
+        Change::Health {
+            to: Health::Unknown,
+            ..
+        }
+    )));
+    let error = p.changes.iter().find_map(|c| match c {
+        Change::SyncError(Some(e)) => Some(e.text.clone()),
+        _ => None,
+    });
+    let error = error.expect("reported in sync_error");
+    assert!(
+        error.starts_with("flink: health: ") && error.contains("not a count"),
+        "{error}"
+    );
+    assert!(error.len() <= SyncRules::default().reason_max_bytes);
+}
+
+#[test]
+fn the_budget_picks_never_checked_then_oldest_checked_running_jobs() {
+    let at =
+        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
+    let mk = |job_id: &str, status: &str, checked: Option<Bson>| {
+        let mut d = doc! {"_id": job_id, "job_id": job_id, "status": status, "flink_job_id": ID};
+        if let Some(c) = checked {
+            d.insert("health_checked_at", c);
+        }
+        Record::from_document(&d).expect("parses")
+    };
+    let records = vec![
+        mk("recent", "RUNNING", Some(at(1))),
+        mk("old", "RUNNING", Some(at(60))),
+        mk("never", "RUNNING", None),
+        mk("final", "FINISHED", None),
+    ];
+    let picked = due(&records, 2);
+    assert_eq!(
+        picked,
+        ["never", "old"].iter().map(|s| s.to_string()).collect()
+    );
+    assert!(due(&records, 0).is_empty());
+    assert_eq!(
+        FlinkJobId::parse(ID).map(|i| i.to_string()),
+        Some(ID.to_string())
+    );
+}
