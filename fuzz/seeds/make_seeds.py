@@ -2,7 +2,9 @@
 
 Run with a Python that has pymongo's `bson` (the stack's venv has it):
     python fuzz/seeds/make_seeds.py
-The files are committed; the stable test suite replays them.
+The files are committed; the stable test suite replays them. The
+`flink_json/health_*.json` seeds are copies of real Flink 2.3 answers from
+shared/tests/fixtures/flink/health/, not written here.
 """
 import datetime
 import json

@@ -88,7 +88,8 @@ pub fn check_podlog(data: &[u8]) {
 }
 
 /// Flink REST bodies: an overview parses or is an error naming the endpoint,
-/// and only JobIDs come out of it; any JSON gives a root cause or none.
+/// and only JobIDs come out of it; any JSON gives a root cause or none; a
+/// checkpoints answer yields only usable paths; a metric error is bounded.
 pub fn check_flink_json(data: &[u8]) {
     match flink::parse_overview(data) {
         Ok(jobs) => {
@@ -107,6 +108,24 @@ pub fn check_flink_json(data: &[u8]) {
         && let Some(cause) = flink::root_cause_of(&v)
     {
         assert!(!cause.trim().is_empty(), "an empty root cause from {v}");
+    }
+    // Health answers: every path that comes out could be a restart point.
+    if let Ok(c) = flink::parse_checkpoints(data) {
+        let paths = [&c.last_completed, &c.last_savepoint]
+            .into_iter()
+            .flatten()
+            .map(|p| p.path.as_str())
+            .chain(c.restored_from.as_deref());
+        for path in paths {
+            assert!(
+                flink_job_sync::rules::health::usable_path(path).as_deref() == Some(path),
+                "an unusable path came out: {path:?}"
+            );
+        }
+    }
+    let _ = flink::parse_checkpoint_config(data);
+    if let Err(e) = flink::parse_metric(data, "numRestarts") {
+        assert!(e.len() < 200, "an unbounded metric error: {} bytes", e.len());
     }
 }
 
