@@ -173,6 +173,15 @@ impl FlinkSettings {
 
 const YEAR_SECONDS: u64 = 366 * 24 * 3600;
 
+/// An http(s) URL with a host, without its trailing slash; else why not.
+fn http_url(v: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(v.trim()).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err("must be an http(s) URL with a host".to_string());
+    }
+    Ok(v.trim().trim_end_matches('/').to_string())
+}
+
 /// The environment as read by [`Config::from_lookup`]: blank means unset,
 /// and every error names its variable.
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -238,12 +247,7 @@ impl Env<'_> {
         let Some(v) = self.var(k) else {
             return Ok(None);
         };
-        let parsed =
-            reqwest::Url::parse(&v).map_err(|e| Error::config(k, format!("is not a URL ({e})")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(Error::config(k, "must be an http(s) URL with a host"));
-        }
-        Ok(Some(v.trim_end_matches('/').to_string()))
+        http_url(&v).map(Some).map_err(|why| Error::config(k, why))
     }
 
     fn mongo(&self) -> Result<MongoSettings, Error> {
@@ -317,7 +321,9 @@ impl Env<'_> {
     fn health_rules(&self) -> Result<HealthRules, Error> {
         Ok(HealthRules {
             restarts_min: self.ranged("HEALTH_RESTARTS_MIN", 3, 1, 1_000_000)?,
-            restart_window: self.seconds("HEALTH_RESTART_WINDOW_SECONDS", 900)?,
+            restart_window: self
+                .ranged("HEALTH_RESTART_WINDOW_SECONDS", 900, 1, YEAR_SECONDS)
+                .map(|s| chrono::Duration::seconds(s as i64))?,
             checkpoint_age_factor: self.ranged("HEALTH_CHECKPOINT_AGE_FACTOR", 3, 1, 1000)? as u32,
             tasks_grace: self.seconds("HEALTH_TASKS_GRACE_SECONDS", 300)?,
             budget: self.ranged("HEALTH_BUDGET", 200, 0, 100_000)? as usize,

@@ -7,8 +7,8 @@ use flink_job_sync::adapters::flink::{
     parse_checkpoint_config, parse_checkpoints, parse_metric, parse_overview,
 };
 use flink_job_sync::rules::health::{
-    Checkpoints, HealthFacts, HealthRules, JobView, NOT_ADDRESSABLE, PointAt, RestartPoint, Tasks,
-    assess, due, restart_point, usable_path,
+    Checkpoints, HealthFacts, HealthRules, JobView, NOT_ADDRESSABLE, PointAt, RestartPoint,
+    Retention, Tasks, assess, due, restart_point, usable_path,
 };
 use flink_job_sync::rules::model::{FlinkJobId, Health, Record, Status};
 use flink_job_sync::rules::plan::{Change, FlinkFacts, FlinkJob, Observed, SyncRules, decide};
@@ -22,6 +22,13 @@ fn fixture(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A checkpoints fixture of a job with checkpointing.
+fn checkpoints(name: &str) -> Checkpoints {
+    parse_checkpoints(&fixture(name))
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .unwrap_or_else(|| panic!("{name}: checkpointing"))
 }
 
 fn now() -> DateTime<Utc> {
@@ -64,12 +71,14 @@ fn healthy_checkpoints() -> Checkpoints {
         completed: 7,
         failed: 0,
         last_completed_id: Some(7),
+        last_completed_at: Some(now() - Duration::seconds(2)),
         last_completed: Some(PointAt {
+            id: Some(7),
             path: "file:/ck/chk-7".into(),
             at: Some(now() - Duration::seconds(2)),
         }),
         interval_ms: Some(1000),
-        deleted_on_cancellation: Some(false),
+        retention: Some(Retention::OnCancellation),
         ..Default::default()
     }
 }
@@ -90,7 +99,7 @@ fn codes(a: &flink_job_sync::rules::health::Assessment) -> Vec<&str> {
 
 #[test]
 fn a_running_checkpointed_job_reads_its_last_completed_checkpoint() {
-    let c = parse_checkpoints(&fixture("running_retained_checkpoints.json")).expect("parses");
+    let c = checkpoints("running_retained_checkpoints.json");
     let last = c.last_completed.expect("a completed checkpoint");
     assert!(
         last.path.starts_with("file:/") && last.path.contains("/chk-"),
@@ -105,7 +114,7 @@ fn a_running_checkpointed_job_reads_its_last_completed_checkpoint() {
 
 #[test]
 fn a_job_stopped_with_a_savepoint_reads_the_savepoint() {
-    let c = parse_checkpoints(&fixture("stopped_with_savepoint_checkpoints.json")).expect("parses");
+    let c = checkpoints("stopped_with_savepoint_checkpoints.json");
     let sp = c.last_savepoint.clone().expect("a savepoint");
     assert!(sp.path.contains("/sp/savepoint-"), "{}", sp.path);
     assert_eq!(
@@ -119,10 +128,23 @@ fn a_job_stopped_with_a_savepoint_reads_the_savepoint() {
 fn checkpoint_config_says_whether_a_cancel_deletes_the_checkpoints() {
     let retained =
         parse_checkpoint_config(&fixture("running_retained_config.json")).expect("parses");
-    assert_eq!(retained, (Some(1000), Some(false)));
+    assert_eq!(retained, (1000, Some(Retention::OnCancellation)));
     let deleted =
         parse_checkpoint_config(&fixture("cancelled_deleted_config.json")).expect("parses");
-    assert_eq!(deleted.1, Some(true));
+    assert_eq!(deleted.1, Some(Retention::NotRetained));
+    assert!(
+        parse_checkpoint_config(br#"{"externalization": {}}"#).is_err(),
+        "no interval"
+    );
+    // Flink's retention policies: what survives which end.
+    assert!(
+        Retention::OnCancellation.keeps("CANCELED") && Retention::OnCancellation.keeps("FAILED")
+    );
+    assert!(!Retention::OnCancellation.keeps("FINISHED"));
+    assert!(Retention::OnFailure.keeps("FAILED") && !Retention::OnFailure.keeps("CANCELED"));
+    for state in ["FAILED", "CANCELED", "FINISHED"] {
+        assert!(!Retention::NotRetained.keeps(state), "{state}");
+    }
 }
 
 #[test]
@@ -175,10 +197,27 @@ fn placeholder_empty_and_huge_paths_are_never_restart_points() {
     let body = format!(
         r#"{{"counts":{{"completed":1,"failed":0}},"latest":{{"completed":{{"id":1,"external_path":"{NOT_ADDRESSABLE}","latest_ack_timestamp":5}}}}}}"#
     );
-    let c = parse_checkpoints(body.as_bytes()).expect("parses");
+    let c = parse_checkpoints(body.as_bytes())
+        .expect("parses")
+        .expect("checkpointing");
     assert_eq!(c.last_completed, None);
     assert_eq!(c.last_completed_id, Some(1));
+    assert!(
+        c.last_completed_at.is_some(),
+        "the age is known without a path"
+    );
     assert!(parse_checkpoints(b"{\"counts\": [").is_err());
+    for not_an_answer in [
+        "[]",
+        "null",
+        "{}",
+        r#"{"errors": ["Internal server error."]}"#,
+    ] {
+        assert!(
+            parse_checkpoints(not_an_answer.as_bytes()).is_err(),
+            "{not_an_answer}"
+        );
+    }
 }
 
 // The verdict.
@@ -247,9 +286,8 @@ fn failed_checkpoints_since_the_last_look_or_a_stale_last_checkpoint_are_failing
     assert_eq!(codes(&a), vec!["checkpoints_failing"]);
     let mut stale = healthy_checkpoints();
     stale.interval_ms = Some(60_000);
-    if let Some(p) = stale.last_completed.as_mut() {
-        p.at = Some(now() - Duration::minutes(10));
-    }
+    stale.last_completed_at = Some(now() - Duration::minutes(10));
+    stale.last_completed = None;
     let a = assess(
         &record(doc! {}),
         &view,
@@ -298,17 +336,120 @@ fn tasks_not_all_running_past_the_grace_are_reported_and_not_before() {
 }
 
 #[test]
-fn a_restarting_submitter_pod_degrades_the_job() {
-    let mut f = facts(None, Some(0));
-    f.submitter_restarts = Some(2);
+fn a_submitter_pod_restarting_since_the_last_look_degrades_the_job() {
+    let look = |stored: Document, seen: u32| {
+        let mut f = facts(None, Some(0));
+        f.submitter_restarts = Some(seen);
+        let a = assess(
+            &record(stored),
+            &running(all_running(1), Duration::hours(1)),
+            &f,
+            now(),
+            &HealthRules::default(),
+        );
+        codes(&a).iter().map(|c| c.to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        look(doc! {"submitter_restarts": 1_i64}, 3),
+        vec!["submitter_restarting"]
+    );
+    assert!(
+        look(doc! {"submitter_restarts": 3_i64}, 3).is_empty(),
+        "old restarts are history"
+    );
+    assert!(
+        look(doc! {}, 2).is_empty(),
+        "the first look only sets the baseline"
+    );
+}
+
+#[test]
+fn restart_samples_stay_bounded_and_keep_their_oldest() {
+    let at =
+        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
+    // Thirty looks a few seconds apart, all within the window.
+    let samples: Vec<Bson> = (0..30_i64)
+        .map(|i| Bson::Array(vec![at(14), Bson::Int64(i)]))
+        .collect();
+    let r = record(doc! {"restart_samples": samples});
     let a = assess(
-        &record(doc! {}),
+        &r,
         &running(all_running(1), Duration::hours(1)),
-        &f,
+        &facts(None, Some(40)),
         now(),
         &HealthRules::default(),
     );
-    assert_eq!(codes(&a), vec!["submitter_restarting"]);
+    assert!(a.samples.len() <= flink_job_sync::rules::health::RESTART_SAMPLES_MAX);
+    assert_eq!(
+        a.samples.first().map(|s| s.1),
+        Some(0),
+        "the oldest is the baseline"
+    );
+    assert_eq!(codes(&a), vec!["restart_loop"]);
+}
+
+#[test]
+fn a_job_that_ended_moments_ago_is_asked_once_flinks_caches_settle() {
+    use flink_job_sync::rules::health::settle_wait;
+    let end = ms(now()) - 1000;
+    let wait = settle_wait(end, now()).expect("a wait");
+    assert_eq!(wait.as_millis(), 3000);
+    assert_eq!(settle_wait(ms(now()) - 10_000, now()), None);
+    assert_eq!(settle_wait(-1, now()), None);
+}
+
+#[test]
+fn a_job_ending_while_flink_does_not_answer_about_checkpoints_says_so_and_keeps_no_error() {
+    let f = HealthFacts {
+        checkpoints: Err("GET /jobs/x/checkpoints: HTTP 500".into()),
+        restarts: Ok(Some(0)),
+        submitter_restarts: None,
+    };
+    let p = decide(
+        &record(doc! {"health": "HEALTHY"}),
+        &observed("FAILED", f),
+        now(),
+        &SyncRules::default(),
+    );
+    let why = p.changes.iter().find_map(|c| match c {
+        Change::RestartPoint(RestartPoint::None(why)) => Some(why.clone()),
+        _ => None,
+    });
+    assert!(
+        why.is_some_and(|w| w.contains("HTTP 500")),
+        "{:?}",
+        p.changes
+    );
+    assert!(
+        !p.changes
+            .iter()
+            .any(|c| matches!(c, Change::SyncError(Some(_)))),
+        "a final record is never looked at again"
+    );
+}
+
+#[test]
+fn a_health_error_stands_through_runs_that_do_not_look() {
+    let stored = record(
+        doc! {"health": "UNKNOWN", "sync_error": "flink: health: GET /jobs/x/checkpoints: HTTP 503"},
+    );
+    let no_look = Observed {
+        k8s: None,
+        flink: Some(found("RUNNING")),
+        health: None,
+    };
+    let p = decide(&stored, &no_look, now(), &SyncRules::default());
+    assert!(
+        !p.changes.iter().any(|c| matches!(c, Change::SyncError(_))),
+        "{:?}",
+        p.changes
+    );
+    let good_look = observed("RUNNING", facts(Some(healthy_checkpoints()), Some(0)));
+    let p = decide(&stored, &good_look, now(), &SyncRules::default());
+    assert!(
+        p.changes.contains(&Change::SyncError(None)),
+        "cleared by a good look"
+    );
 }
 
 #[test]
@@ -334,9 +475,10 @@ fn no_trustworthy_answer_is_unknown_not_healthy() {
 
 #[test]
 fn a_cancelled_job_resumes_from_a_retained_checkpoint_and_not_from_a_deleted_one() {
-    let mut c = parse_checkpoints(&fixture("cancelled_retained_checkpoints.json")).expect("parses");
-    (c.interval_ms, c.deleted_on_cancellation) =
-        parse_checkpoint_config(&fixture("running_retained_config.json")).expect("parses");
+    let mut c = checkpoints("cancelled_retained_checkpoints.json");
+    c.retention = parse_checkpoint_config(&fixture("running_retained_config.json"))
+        .expect("parses")
+        .1;
     let path = c
         .last_completed
         .as_ref()
@@ -346,13 +488,24 @@ fn a_cancelled_job_resumes_from_a_retained_checkpoint_and_not_from_a_deleted_one
         restart_point("CANCELED", Some(&c)),
         RestartPoint::At(path.clone())
     );
-    c.deleted_on_cancellation = Some(true);
-    match restart_point("CANCELED", Some(&c)) {
-        RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
+    assert_eq!(restart_point("FAILED", Some(&c)), RestartPoint::At(path));
+    assert!(
+        matches!(restart_point("FINISHED", Some(&c)), RestartPoint::None(_)),
+        "retained on cancellation is deleted when finished"
+    );
+    // Flink's default deletes on every end, FAILED included.
+    c.retention = Some(Retention::NotRetained);
+    for state in ["CANCELED", "FAILED"] {
+        match restart_point(state, Some(&c)) {
+            RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
+            other => panic!("{state}: {other:?}"),
+        }
+    }
+    c.retention = None;
+    match restart_point("FAILED", Some(&c)) {
+        RestartPoint::None(why) => assert!(why.contains("unknown"), "{why}"),
         other => panic!("{other:?}"),
     }
-    // A failed job's checkpoints survive it, retained or not.
-    assert_eq!(restart_point("FAILED", Some(&c)), RestartPoint::At(path));
     assert!(matches!(
         restart_point("FINISHED", None),
         RestartPoint::None(_)
@@ -362,22 +515,42 @@ fn a_cancelled_job_resumes_from_a_retained_checkpoint_and_not_from_a_deleted_one
 #[test]
 fn a_checkpoint_flink_already_discarded_is_never_a_restart_point() {
     // Cancelled without retention: Flink still names the deleted checkpoint.
-    let mut c = parse_checkpoints(&fixture("cancelled_deleted_checkpoints.json")).expect("parses");
+    let mut c = checkpoints("cancelled_deleted_checkpoints.json");
     assert_eq!(c.last_completed, None, "discarded: true");
     assert!(c.last_completed_id.is_some());
-    c.deleted_on_cancellation = Some(true);
+    c.retention = Some(Retention::NotRetained);
     match restart_point("CANCELED", Some(&c)) {
         RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
         other => panic!("{other:?}"),
     }
     // The JobManager's cached answer right after a cancel can name an older,
-    // already deleted checkpoint: no restart point rather than a wrong one.
-    let stale =
-        parse_checkpoints(&fixture("cancelled_retained_checkpoints_stale.json")).expect("parses");
+    // already deleted checkpoint: never offered.
+    let mut stale = checkpoints("cancelled_retained_checkpoints_stale.json");
+    stale.retention = Some(Retention::OnCancellation);
     assert!(matches!(
         restart_point("CANCELED", Some(&stale)),
         RestartPoint::None(_)
     ));
+}
+
+#[test]
+fn a_savepoint_newer_by_id_wins_over_a_retained_checkpoint() {
+    let mut c = healthy_checkpoints();
+    c.last_savepoint = Some(PointAt {
+        id: Some(9),
+        path: "file:/sp/savepoint-1".into(),
+        at: None,
+    });
+    assert_eq!(
+        restart_point("CANCELED", Some(&c)),
+        RestartPoint::At("file:/sp/savepoint-1".into())
+    );
+}
+
+#[test]
+fn flink_saying_checkpointing_is_not_enabled_is_no_checkpoint() {
+    let history_batch = br#"{"errors": ["Checkpointing has not been enabled."]}"#;
+    assert_eq!(parse_checkpoints(history_batch), Ok(None));
 }
 
 // The rule end to end: a look's changes.
@@ -461,8 +634,7 @@ fn a_job_ending_gets_its_restart_point_and_keeps_its_last_health() {
     let stored = record(
         doc! {"health": "DEGRADED", "health_reasons": [{"code": "restart_loop", "message": "m"}]},
     );
-    let mut c = healthy_checkpoints();
-    c.deleted_on_cancellation = Some(false);
+    let c = healthy_checkpoints();
     let p = decide(
         &stored,
         &observed("CANCELED", facts(Some(c), Some(5))),

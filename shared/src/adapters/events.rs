@@ -82,7 +82,8 @@ pub fn pending_health_event(
         "event_id": &event_id,
         "job_id": &record.job_id,
         "flink_job_id": record.flink_job_id.as_ref().map(|i| i.to_string()),
-        "status": record.status.as_str(),
+        // The status this same write leaves the record in.
+        "status": plan.transition().map_or(record.status, |(_, to, _)| to).as_str(),
         "previous_health": from.map(|h| h.as_str()),
         "health": to.as_str(),
         "health_reasons": reasons,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::FlinkSettings;
 use crate::error::Error;
-use crate::rules::health::{Checkpoints, HealthFacts, PointAt, Tasks, usable_path};
+use crate::rules::health::{Checkpoints, HealthFacts, PointAt, Retention, Tasks, usable_path};
 use crate::rules::model::FlinkJobId;
 use crate::rules::plan::{FlinkFacts, FlinkJob};
 
@@ -245,7 +245,8 @@ impl FlinkClient {
     }
 
     /// `/jobs/{id}/checkpoints` and `/checkpoints/config`: `None` for a job
-    /// without checkpointing (404 from every server).
+    /// without checkpointing (404, "not enabled", or an interval of
+    /// Long.MAX) unless a savepoint was taken of it.
     async fn checkpoints(
         &self,
         id: &FlinkJobId,
@@ -255,37 +256,30 @@ impl FlinkClient {
         let Some((base, body)) = self.get_either(&path).await? else {
             return Ok(None);
         };
-        let mut c = parse_checkpoints(&body)
-            .map_err(|e| Error::flink(format!("GET {path}: unreadable JSON"), Some(Box::new(e))))?;
-        match known.filter(|k| k.interval_ms.is_some()) {
-            Some(k) => {
-                c.interval_ms = k.interval_ms;
-                c.deleted_on_cancellation = k.deleted_on_cancellation;
-            }
-            None => {
-                let url = format!("{base}{path}/config");
-                // Flink answers the counts of any job, and 404 here for one
-                // without checkpointing.
-                let Some(body) = self.get_ok(&url).await? else {
-                    return Ok(None);
-                };
-                let (interval, deleted) = parse_checkpoint_config(&body).map_err(|e| {
-                    Error::flink(
-                        format!("GET {path}/config: unreadable JSON"),
-                        Some(Box::new(e)),
-                    )
-                })?;
-                // Flink reports disabled checkpointing as an interval of
-                // Long.MAX_VALUE: such a job has no checkpoint to keep,
-                // unless a savepoint was taken of it.
-                let disabled = interval.is_none_or(|i| i >= CHECKPOINTING_DISABLED);
-                if disabled && c.last_savepoint.is_none() && c.completed == 0 {
-                    return Ok(None);
-                }
-                c.interval_ms = interval.filter(|i| *i < CHECKPOINTING_DISABLED);
-                c.deleted_on_cancellation = deleted;
-            }
+        let unusable = |why: String| Error::flink(format!("GET {path}: {why}"), None);
+        let Some(mut c) = parse_checkpoints(&body).map_err(unusable)? else {
+            return Ok(None);
+        };
+        if let Some(k) = known.filter(|k| k.interval_ms.is_some()) {
+            c.interval_ms = k.interval_ms;
+            c.retention = k.retention;
+            return Ok(Some(c));
         }
+        let url = format!("{base}{path}/config");
+        let Some(body) = self.get_ok(&url).await? else {
+            return Ok(None);
+        };
+        let (interval, retention) = parse_checkpoint_config(&body)
+            .map_err(|why| Error::flink(format!("GET {path}/config: {why}"), None))?;
+        // Flink reports disabled checkpointing as an interval of
+        // Long.MAX_VALUE: such a job has no checkpoint to keep, unless a
+        // savepoint was taken of it.
+        let disabled = interval >= CHECKPOINTING_DISABLED;
+        if disabled && c.last_savepoint.is_none() && c.completed == 0 {
+            return Ok(None);
+        }
+        c.interval_ms = (!disabled).then_some(interval);
+        c.retention = retention;
         Ok(Some(c))
     }
 
@@ -316,7 +310,13 @@ impl FlinkClient {
 
     /// The body of a 200, `None` for a 404, and an error for anything else.
     async fn get_ok(&self, url: &str) -> Result<Option<Vec<u8>>, Error> {
-        let path = url.strip_prefix(&self.base).unwrap_or(url).to_string();
+        // Errors name the path only: a base URL may carry credentials.
+        let history = self.history.as_deref().and_then(|h| url.strip_prefix(h));
+        let path = url
+            .strip_prefix(&self.base)
+            .or(history)
+            .unwrap_or(url)
+            .to_string();
         let resp = self
             .http
             .get(url)
@@ -352,11 +352,33 @@ fn request_failure(path: &str, e: reqwest::Error) -> Error {
 }
 
 /// `/jobs/{id}/checkpoints`: counts and the latest completed checkpoint,
-/// savepoint and restore. Unknown fields pass; a path that is Flink's
-/// placeholder, empty or huge is none.
-pub fn parse_checkpoints(body: &[u8]) -> Result<Checkpoints, serde_json::Error> {
-    let v: serde_json::Value = serde_json::from_slice(body)?;
+/// savepoint and restore; `None` when Flink says checkpointing is not
+/// enabled (the History Server serves that as a 200 `{"errors": [...]}`).
+/// Unknown fields pass; a path that is Flink's placeholder, empty, huge or
+/// discarded is none; an answer without counts is an error.
+pub fn parse_checkpoints(body: &[u8]) -> Result<Option<Checkpoints>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))?;
+    if let Some(errors) = v.get("errors") {
+        let text = errors.to_string();
+        if text.contains("not been enabled") || text.contains("not enabled") {
+            return Ok(None);
+        }
+        return Err(format!(
+            "Flink answered errors: {}",
+            crate::rules::model::truncate(&text, 120)
+        ));
+    }
     let n = |p: &str| v.pointer(p).and_then(serde_json::Value::as_u64);
+    let (Some(completed), Some(failed)) = (n("/counts/completed"), n("/counts/failed")) else {
+        return Err("an answer without counts".to_string());
+    };
+    let ms = |e: &serde_json::Value, k: &str| {
+        e.get(k)
+            .and_then(serde_json::Value::as_i64)
+            .filter(|ms| *ms > 0)
+            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single())
+    };
     let point = |p: &str| {
         let entry = v.pointer(p).filter(|e| !e.is_null())?;
         // A checkpoint Flink already deleted (subsumed by a savepoint stop,
@@ -365,17 +387,19 @@ pub fn parse_checkpoints(body: &[u8]) -> Result<Checkpoints, serde_json::Error> 
             return None;
         }
         let path = usable_path(entry.get("external_path")?.as_str()?)?;
-        let at = entry
-            .get("latest_ack_timestamp")
-            .and_then(serde_json::Value::as_i64)
-            .filter(|ms| *ms > 0)
-            .and_then(|ms| chrono::TimeZone::timestamp_millis_opt(&chrono::Utc, ms).single());
-        Some(PointAt { path, at })
+        Some(PointAt {
+            id: entry.get("id").and_then(serde_json::Value::as_u64),
+            path,
+            at: ms(entry, "latest_ack_timestamp"),
+        })
     };
-    Ok(Checkpoints {
-        completed: n("/counts/completed").unwrap_or(0),
-        failed: n("/counts/failed").unwrap_or(0),
+    Ok(Some(Checkpoints {
+        completed,
+        failed,
         last_completed_id: n("/latest/completed/id"),
+        last_completed_at: v
+            .pointer("/latest/completed")
+            .and_then(|e| ms(e, "latest_ack_timestamp")),
         last_completed: point("/latest/completed"),
         last_savepoint: point("/latest/savepoint"),
         restored_from: v
@@ -383,30 +407,29 @@ pub fn parse_checkpoints(body: &[u8]) -> Result<Checkpoints, serde_json::Error> 
             .and_then(serde_json::Value::as_str)
             .and_then(usable_path),
         interval_ms: None,
-        deleted_on_cancellation: None,
-    })
+        retention: None,
+    }))
 }
 
-/// `/jobs/{id}/checkpoints/config`: the interval (ms) and whether Flink
-/// deletes the checkpoints of a cancelled job.
-pub fn parse_checkpoint_config(
-    body: &[u8],
-) -> Result<(Option<u64>, Option<bool>), serde_json::Error> {
-    let v: serde_json::Value = serde_json::from_slice(body)?;
-    let interval = v.get("interval").and_then(serde_json::Value::as_u64);
-    let ext = v.get("externalization");
-    let enabled = ext
-        .and_then(|e| e.get("enabled"))
-        .and_then(serde_json::Value::as_bool);
-    let delete = ext
-        .and_then(|e| e.get("delete_on_cancellation"))
-        .and_then(serde_json::Value::as_bool);
-    // Not externalized: nothing survives the job's end on cancellation.
-    let deleted = match (enabled, delete) {
-        (Some(false), _) => Some(true),
-        (_, d) => d,
+/// `/jobs/{id}/checkpoints/config`: the interval (ms; Long.MAX when
+/// checkpointing is off) and what Flink keeps when the job ends.
+pub fn parse_checkpoint_config(body: &[u8]) -> Result<(u64, Option<Retention>), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))?;
+    let interval = v
+        .get("interval")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or("a config without an interval")?;
+    let flag = |k: &str| {
+        v.pointer(&format!("/externalization/{k}"))
+            .and_then(serde_json::Value::as_bool)
     };
-    Ok((interval, deleted))
+    let retention = match (flag("enabled"), flag("delete_on_cancellation")) {
+        (Some(false), _) => Some(Retention::NotRetained),
+        (Some(true), Some(delete)) => Some(Retention::from_flags(true, delete)),
+        _ => None,
+    };
+    Ok((interval, retention))
 }
 
 /// One metric of a `/metrics?get=` answer (`[{"id","value"}]`, values as

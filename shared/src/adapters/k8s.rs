@@ -170,7 +170,7 @@ impl From<Pod> for PodLite {
                 .into_iter()
                 .flatten()
                 .map(|c| u32::try_from(c.restart_count).unwrap_or(0))
-                .sum(),
+                .fold(0u32, u32::saturating_add),
             started: running_or_done && container_started,
             container: p
                 .spec

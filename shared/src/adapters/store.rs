@@ -19,7 +19,7 @@ use crate::rules::model::{Record, Status, is_dns_subdomain, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
 /// Fields sync reads; everything else in a record is neither read nor written.
-const PROJECTION: [&str; 23] = [
+const PROJECTION: [&str; 24] = [
     "_id",
     "job_id",
     "status",
@@ -40,6 +40,7 @@ const PROJECTION: [&str; 23] = [
     "health_checked_at",
     "restarts",
     "restart_samples",
+    "submitter_restarts",
     "checkpoint",
     "restart_point",
     "restart_point_reason",
@@ -651,6 +652,7 @@ impl Update {
             Change::Checkpoint(Some(c)) => _ = set.insert("checkpoint", c.to_document()),
             Change::Checkpoint(None) => _ = self.unset.insert("checkpoint", ""),
             Change::Restarts(n) => _ = set.insert("restarts", count(*n)),
+            Change::SubmitterRestarts(n) => _ = set.insert("submitter_restarts", i64::from(*n)),
             Change::RestartSamples(samples) => {
                 let samples: Vec<Bson> = samples
                     .iter()

@@ -66,11 +66,7 @@ pub fn emf(summary: &Summary, lag_seconds: Option<f64>, now: DateTime<Utc>) -> V
     put("EventsPending", "Count", summary.events_pending as f64);
     put("HealthChecked", "Count", summary.health_checked as f64);
     put("HealthChanges", "Count", summary.health_changes as f64);
-    put(
-        "DegradedJobs",
-        "Count",
-        summary.degraded.values().sum::<usize>() as f64,
-    );
+    put("DegradedJobs", "Count", summary.degraded_jobs as f64);
     for code in HEALTH_REASONS {
         let n = summary.degraded.get(code).copied().unwrap_or(0);
         put(&format!("Degraded_{code}"), "Count", n as f64);

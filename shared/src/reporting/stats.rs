@@ -1,15 +1,20 @@
 //! The monitoring queries of the design note, as MongoDB aggregations (the
-//! server does the counting; nothing is loaded into memory): status
-//! distribution, duration of FINISHED jobs, failure rate; optionally within a
-//! window on `submitted_at`.
+//! server does the counting and the sorting; nothing is loaded beyond the
+//! rows listed): status distribution, duration of FINISHED jobs, failure
+//! rate, the degraded jobs with their reasons, and the failed and cancelled
+//! jobs with their restart points; optionally within a window on
+//! `submitted_at`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use mongodb::bson::{Bson, Document, doc};
 use serde::Serialize;
 
 use crate::adapters::store::Store;
 use crate::error::Error;
-use crate::rules::model::to_bson_date;
+use crate::rules::model::{Status, parse_date, to_bson_date};
+
+/// Rows a list shows at most; its `total` counts them all.
+pub const LIST_MAX: usize = 100;
 
 /// A window on `submitted_at`: `[since, until)`.
 #[derive(Debug, Clone, Default)]
@@ -59,7 +64,66 @@ pub struct StatusCount {
     pub count: i64,
 }
 
-/// The three monitoring figures of the design note.
+/// Up to [`LIST_MAX`] rows of a list, and how many rows it has in all.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Listed<T> {
+    /// Every matching record in the window.
+    pub total: i64,
+    /// The first [`LIST_MAX`] of them, in the list's order.
+    pub jobs: Vec<T>,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Listed {
+            total: 0,
+            jobs: Vec::new(),
+        }
+    }
+}
+
+/// One reason a job is degraded (`health_reasons[]`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Reason {
+    /// `restart_loop`, `checkpoints_failing`, `tasks_not_running`,
+    /// `stuck_starting` or `submitter_restarting`.
+    pub code: String,
+    /// What sync saw, in words.
+    pub message: String,
+}
+
+/// A non-final record whose job sync last judged DEGRADED.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct DegradedJob {
+    /// The record's `job_id`.
+    pub job_id: String,
+    /// The Flink JobID, when the record has one.
+    pub flink_job_id: Option<String>,
+    /// The record's status (CREATED, RUNNING or SUSPENDED).
+    pub status: String,
+    /// Why, in the order sync stored them.
+    pub reasons: Vec<Reason>,
+    /// When sync last looked at the job's health.
+    pub health_checked_at: Option<DateTime<Utc>>,
+}
+
+/// A FAILED or CANCELLED record and where its job could resume.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct EndedJob {
+    /// The record's `job_id`.
+    pub job_id: String,
+    /// FAILED or CANCELLED.
+    pub status: String,
+    /// The path to resume from (`restart_point`), when there is one.
+    pub restart_point: Option<String>,
+    /// Why there is none (`restart_point_reason`); both are absent for a
+    /// job whose end sync did not look at (records from before job health).
+    pub restart_point_reason: Option<String>,
+    /// When the job ended, when known.
+    pub end_time: Option<DateTime<Utc>>,
+}
+
+/// The monitoring figures and lists.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stats {
     /// Most frequent first.
@@ -72,6 +136,12 @@ pub struct Stats {
     pub failed: i64,
     /// Percent of all records in the window that are FAILED.
     pub failure_rate_percent: Option<f64>,
+    /// Non-final records with `health: "DEGRADED"`, the most recently
+    /// checked first.
+    pub degraded: Listed<DegradedJob>,
+    /// FAILED and CANCELLED records with their restart points, the most
+    /// recently ended first (records without `end_time` last).
+    pub failed_or_cancelled: Listed<EndedJob>,
 }
 
 /// `db.flink_jobs.aggregate([{ $group: { _id: "$status", count: { $sum: 1 } } }])`
@@ -106,6 +176,88 @@ pub fn failure_rate(w: &Window) -> Vec<Document> {
     ]
 }
 
+fn degraded_match(w: &Window) -> Document {
+    let mut m = w.filter();
+    let non_final: Vec<&str> = Status::NON_FINAL.iter().map(|s| s.as_str()).collect();
+    m.insert("status", doc! {"$in": non_final});
+    m.insert("health", "DEGRADED");
+    m
+}
+
+fn ended_match(w: &Window) -> Document {
+    let mut m = w.filter();
+    m.insert(
+        "status",
+        doc! {"$in": [Status::Failed.as_str(), Status::Cancelled.as_str()]},
+    );
+    m
+}
+
+/// The first [`LIST_MAX`] matches in `sort` order, with only `fields`.
+fn first_rows(m: Document, sort: Document, fields: &[&str]) -> Vec<Document> {
+    let mut project = doc! {"_id": 0};
+    for f in fields {
+        project.insert(*f, 1);
+    }
+    vec![
+        doc! {"$match": m},
+        doc! {"$sort": sort},
+        doc! {"$limit": LIST_MAX as i64},
+        doc! {"$project": project},
+    ]
+}
+
+fn counted(m: Document) -> Vec<Document> {
+    vec![
+        doc! {"$match": m},
+        doc! {"$group": {"_id": null, "count": {"$sum": 1}}},
+    ]
+}
+
+/// The degraded non-final jobs, the most recently checked first, at most
+/// [`LIST_MAX`]:
+/// `db.flink_jobs.aggregate([{ $match: { status: { $in: ["CREATED", "RUNNING", "SUSPENDED"] }, health: "DEGRADED" } }, { $sort: { health_checked_at: -1, job_id: 1 } }, { $limit: 100 }])`
+pub fn degraded_jobs(w: &Window) -> Vec<Document> {
+    first_rows(
+        degraded_match(w),
+        doc! {"health_checked_at": -1, "job_id": 1},
+        &[
+            "job_id",
+            "flink_job_id",
+            "status",
+            "health_reasons",
+            "health_checked_at",
+        ],
+    )
+}
+
+/// How many degraded non-final jobs there are.
+pub fn degraded_count(w: &Window) -> Vec<Document> {
+    counted(degraded_match(w))
+}
+
+/// The FAILED and CANCELLED jobs with their restart points, the most
+/// recently ended first, at most [`LIST_MAX`]:
+/// `db.flink_jobs.aggregate([{ $match: { status: { $in: ["FAILED", "CANCELLED"] } } }, { $sort: { end_time: -1, submitted_at: -1, job_id: 1 } }, { $limit: 100 }])`
+pub fn failed_or_cancelled_jobs(w: &Window) -> Vec<Document> {
+    first_rows(
+        ended_match(w),
+        doc! {"end_time": -1, "submitted_at": -1, "job_id": 1},
+        &[
+            "job_id",
+            "status",
+            "restart_point",
+            "restart_point_reason",
+            "end_time",
+        ],
+    )
+}
+
+/// How many FAILED and CANCELLED jobs there are.
+pub fn failed_or_cancelled_count(w: &Window) -> Vec<Document> {
+    counted(ended_match(w))
+}
+
 fn number(d: &Document, k: &str) -> Option<f64> {
     match d.get(k)? {
         Bson::Double(x) => Some(*x),
@@ -115,15 +267,54 @@ fn number(d: &Document, k: &str) -> Option<f64> {
     }
 }
 
-/// The three aggregations over the records submitted in the window.
+/// A field as text: strings as they are, anything else in its BSON form.
+fn text(d: &Document, k: &str) -> Option<String> {
+    match d.get(k)? {
+        Bson::String(s) => Some(s.clone()),
+        Bson::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+fn reasons(d: &Document) -> Vec<Reason> {
+    let Ok(items) = d.get_array("health_reasons") else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|r| {
+            let r = r.as_document()?;
+            Some(Reason {
+                code: r.get_str("code").ok()?.to_string(),
+                message: r.get_str("message").unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+fn count_of(rows: &[Document]) -> i64 {
+    rows.first().and_then(|d| number(d, "count")).unwrap_or(0.0) as i64
+}
+
+/// Every aggregation over the records submitted in the window.
 pub async fn compute(store: &Store, w: &Window) -> Result<Stats, Error> {
-    let (dist, dur, rate) = futures::try_join!(
+    let (dist, dur, rate, degraded, degraded_n, ended, ended_n) = futures::try_join!(
         store.aggregate(
             status_distribution(w),
             "aggregating the status distribution"
         ),
         store.aggregate(finished_durations(w), "aggregating finished durations"),
         store.aggregate(failure_rate(w), "aggregating the failure rate"),
+        store.aggregate(degraded_jobs(w), "listing degraded jobs"),
+        store.aggregate(degraded_count(w), "counting degraded jobs"),
+        store.aggregate(
+            failed_or_cancelled_jobs(w),
+            "listing failed and cancelled jobs"
+        ),
+        store.aggregate(
+            failed_or_cancelled_count(w),
+            "counting failed and cancelled jobs"
+        ),
     )?;
     let by_status = dist
         .iter()
@@ -148,6 +339,32 @@ pub async fn compute(store: &Store, w: &Window) -> Result<Stats, Error> {
             max_seconds: number(d, "max_duration"),
         })
         .unwrap_or_default();
+    let degraded = Listed {
+        total: count_of(&degraded_n),
+        jobs: degraded
+            .iter()
+            .map(|d| DegradedJob {
+                job_id: text(d, "job_id").unwrap_or_default(),
+                flink_job_id: text(d, "flink_job_id"),
+                status: text(d, "status").unwrap_or_default(),
+                reasons: reasons(d),
+                health_checked_at: d.get("health_checked_at").and_then(parse_date),
+            })
+            .collect(),
+    };
+    let failed_or_cancelled = Listed {
+        total: count_of(&ended_n),
+        jobs: ended
+            .iter()
+            .map(|d| EndedJob {
+                job_id: text(d, "job_id").unwrap_or_default(),
+                status: text(d, "status").unwrap_or_default(),
+                restart_point: text(d, "restart_point"),
+                restart_point_reason: text(d, "restart_point_reason"),
+                end_time: d.get("end_time").and_then(parse_date),
+            })
+            .collect(),
+    };
     let r = rate.first();
     Ok(Stats {
         by_status,
@@ -155,6 +372,8 @@ pub async fn compute(store: &Store, w: &Window) -> Result<Stats, Error> {
         total: r.and_then(|d| number(d, "total")).unwrap_or(0.0) as i64,
         failed: r.and_then(|d| number(d, "failed")).unwrap_or(0.0) as i64,
         failure_rate_percent: r.and_then(|d| number(d, "failure_rate")),
+        degraded,
+        failed_or_cancelled,
     })
 }
 
@@ -180,5 +399,128 @@ pub fn render(s: &Stats) -> String {
         s.failure_rate_percent
             .map_or("-".to_string(), |p| format!("{p:.1}%"))
     ));
+    render_degraded(&mut out, &s.degraded);
+    render_ended(&mut out, &s.failed_or_cancelled);
     out
+}
+
+/// `"DEGRADED jobs: 3"`, or `"...: 250 (the first 100 listed)"`.
+fn heading(title: &str, list_total: i64, shown: usize, order: &str) -> String {
+    if list_total > shown as i64 {
+        format!("\n{title}: {list_total} (the {shown} {order} listed)\n")
+    } else {
+        format!("\n{title}: {list_total}\n")
+    }
+}
+
+fn render_degraded(out: &mut String, l: &Listed<DegradedJob>) {
+    out.push_str(&heading(
+        "DEGRADED jobs",
+        l.total,
+        l.jobs.len(),
+        "checked most recently",
+    ));
+    if l.jobs.is_empty() {
+        return;
+    }
+    let rows: Vec<[String; 4]> = l
+        .jobs
+        .iter()
+        .map(|j| {
+            [
+                one_line(&j.job_id),
+                one_line(&j.status),
+                date(j.health_checked_at),
+                j.flink_job_id.as_deref().map_or("-".into(), one_line),
+            ]
+        })
+        .collect();
+    let header = ["job_id", "status", "checked at", "flink_job_id"].map(String::from);
+    let w = widths(&header, &rows);
+    out.push_str(&row(&header, &w));
+    for (j, cells) in l.jobs.iter().zip(&rows) {
+        out.push_str(&row(cells, &w));
+        for r in &j.reasons {
+            out.push_str(&format!(
+                "    {}: {}\n",
+                one_line(&r.code),
+                one_line(&r.message)
+            ));
+        }
+    }
+}
+
+fn render_ended(out: &mut String, l: &Listed<EndedJob>) {
+    out.push_str(&heading(
+        "FAILED and CANCELLED jobs",
+        l.total,
+        l.jobs.len(),
+        "ended most recently",
+    ));
+    if l.jobs.is_empty() {
+        return;
+    }
+    let rows: Vec<[String; 4]> = l
+        .jobs
+        .iter()
+        .map(|j| {
+            let point = match (&j.restart_point, &j.restart_point_reason) {
+                (Some(p), _) => one_line(p),
+                (None, Some(why)) => format!("none: {}", one_line(why)),
+                (None, None) => "-".to_string(),
+            };
+            [
+                one_line(&j.job_id),
+                one_line(&j.status),
+                date(j.end_time),
+                point,
+            ]
+        })
+        .collect();
+    let header = ["job_id", "status", "ended at", "restart point"].map(String::from);
+    let w = widths(&header, &rows);
+    out.push_str(&row(&header, &w));
+    for cells in &rows {
+        out.push_str(&row(cells, &w));
+    }
+}
+
+/// Column widths: the widest cell of each column but the last.
+fn widths(header: &[String; 4], rows: &[[String; 4]]) -> [usize; 3] {
+    let mut w = [0; 3];
+    for cells in std::iter::once(header).chain(rows) {
+        for (i, width) in w.iter_mut().enumerate() {
+            *width = (*width).max(cells[i].chars().count());
+        }
+    }
+    w
+}
+
+fn row(cells: &[String; 4], w: &[usize; 3]) -> String {
+    format!(
+        "{:<a$}  {:<b$}  {:<c$}  {}\n",
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        a = w[0],
+        b = w[1],
+        c = w[2]
+    )
+    .trim_end()
+    .to_string()
+        + "\n"
+}
+
+fn date(d: Option<DateTime<Utc>>) -> String {
+    d.map_or("-".to_string(), |d| {
+        d.to_rfc3339_opts(SecondsFormat::Secs, true)
+    })
+}
+
+/// Stored text on one line of the table: control characters become spaces.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

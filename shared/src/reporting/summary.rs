@@ -90,7 +90,10 @@ pub struct Summary {
     pub health_checked: usize,
     /// Health verdicts that changed (each recorded and published once).
     pub health_changes: usize,
-    /// Of the jobs looked at, the degraded ones by reason code.
+    /// Jobs still running after this run whose health is DEGRADED (as
+    /// stored, or as this run's looks found it).
+    pub degraded_jobs: usize,
+    /// Those jobs by reason code (a job with two reasons counts in both).
     pub degraded: BTreeMap<String, usize>,
     /// The run's wall time.
     pub elapsed_ms: u64,

@@ -66,10 +66,63 @@ pub struct Tasks {
 /// A checkpoint or savepoint that can be pointed at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointAt {
+    /// Its id (savepoints and checkpoints share one counter).
+    pub id: Option<u64>,
     /// Its external path (`file:/...`, `s3://...`).
     pub path: String,
     /// When it completed.
     pub at: Option<DateTime<Utc>>,
+}
+
+/// What Flink keeps of a job's checkpoints once the job ends
+/// (`/checkpoints/config` `externalization`; Flink's retention policies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Not externalized: deleted whatever the end (Flink's default).
+    NotRetained,
+    /// Retained on cancellation (and on failure); deleted when finished.
+    OnCancellation,
+    /// Retained on failure only.
+    OnFailure,
+}
+
+impl Retention {
+    /// As stored in `checkpoint.retention`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Retention::NotRetained => "not_retained",
+            Retention::OnCancellation => "retain_on_cancellation",
+            Retention::OnFailure => "retain_on_failure",
+        }
+    }
+
+    /// A stored value.
+    pub fn parse(s: &str) -> Option<Retention> {
+        [
+            Retention::NotRetained,
+            Retention::OnCancellation,
+            Retention::OnFailure,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// From `/checkpoints/config`'s `externalization` flags.
+    pub fn from_flags(enabled: bool, delete_on_cancellation: bool) -> Retention {
+        match (enabled, delete_on_cancellation) {
+            (false, _) => Retention::NotRetained,
+            (true, false) => Retention::OnCancellation,
+            (true, true) => Retention::OnFailure,
+        }
+    }
+
+    /// Whether the last checkpoint survives a job that ended in `state`.
+    pub fn keeps(self, state: &str) -> bool {
+        matches!(
+            (self, state),
+            (Retention::OnCancellation, "CANCELED" | "FAILED") | (Retention::OnFailure, "FAILED")
+        )
+    }
 }
 
 /// What `/jobs/{id}/checkpoints` (and its `/config`) say.
@@ -81,6 +134,9 @@ pub struct Checkpoints {
     pub failed: u64,
     /// The id of the last completed checkpoint.
     pub last_completed_id: Option<u64>,
+    /// When the last checkpoint completed, whether or not it has a path
+    /// (checkpoints kept in the JobManager have none, yet can stall).
+    pub last_completed_at: Option<DateTime<Utc>>,
     /// The last completed checkpoint, when it has a path.
     pub last_completed: Option<PointAt>,
     /// The last savepoint, when it has a path.
@@ -89,9 +145,8 @@ pub struct Checkpoints {
     pub restored_from: Option<String>,
     /// The checkpoint interval; `None` when the config was not read.
     pub interval_ms: Option<u64>,
-    /// Flink deletes the job's checkpoints when it is cancelled (the
-    /// default, unless retention is configured); `None` when unknown.
-    pub deleted_on_cancellation: Option<bool>,
+    /// What Flink keeps when the job ends; `None` when unknown.
+    pub retention: Option<Retention>,
 }
 
 impl Checkpoints {
@@ -104,9 +159,9 @@ impl Checkpoints {
         }
         if let Some(p) = &self.last_completed {
             d.insert("last_completed_path", p.path.as_str());
-            if let Some(at) = p.at {
-                d.insert("last_completed_at", to_bson_date(at));
-            }
+        }
+        if let Some(at) = self.last_completed_at {
+            d.insert("last_completed_at", to_bson_date(at));
         }
         if let Some(p) = &self.last_savepoint {
             d.insert("last_savepoint_path", p.path.as_str());
@@ -122,8 +177,8 @@ impl Checkpoints {
         if let Some(i) = self.interval_ms {
             d.insert("interval_ms", count(i));
         }
-        if let Some(deleted) = self.deleted_on_cancellation {
-            d.insert("deleted_on_cancellation", deleted);
+        if let Some(r) = self.retention {
+            d.insert("retention", r.as_str());
         }
         d
     }
@@ -192,8 +247,8 @@ pub fn assess(
 ) -> Assessment {
     let mut reasons = Vec::new();
     let mut unknown = Vec::new();
-    let since_change = epoch(job.last_modification_ms).map(|t| now - t);
-    let long_enough = since_change.is_none_or(|d| d > rules.tasks_grace);
+    let changed = epoch(job.last_modification_ms).or(epoch(job.start_ms));
+    let long_enough = changed.is_some_and(|t| now - t > rules.tasks_grace);
     // While a job starts, Flink answers placeholders (a 500 for its
     // checkpoints, no metrics): nothing to judge by but the time it takes.
     let starting = STARTING.contains(&job.state);
@@ -258,10 +313,17 @@ pub fn assess(
     {
         reasons.push(reason("checkpoints_failing", why));
     }
-    if let Some(n) = facts.submitter_restarts.filter(|n| *n > 0) {
+    // Restarts since the last look: a pod that restarted once long ago is
+    // not restarting now.
+    if let (Some(now_seen), Some(before)) = (facts.submitter_restarts, record.submitter_restarts)
+        && now_seen > before
+    {
         reasons.push(reason(
             "submitter_restarting",
-            format!("the submitting pod's container restarted {n} times"),
+            format!(
+                "the submitting pod's container restarted {} times since the last look ({now_seen} in all)",
+                now_seen - before
+            ),
         ));
     }
     let health = if !reasons.is_empty() {
@@ -298,8 +360,11 @@ fn samples_with(
     if let Some(r) = restarts {
         samples.push((now, r));
     }
+    // Thinned from the middle: the oldest stays, so growth keeps its span.
     let excess = samples.len().saturating_sub(RESTART_SAMPLES_MAX);
-    samples.drain(..excess);
+    if excess > 0 {
+        samples.drain(1..1 + excess);
+    }
     samples
 }
 
@@ -347,7 +412,7 @@ fn checkpoints_failing(
             .unwrap_or(i64::MAX),
     );
     let limit = limit.max(rules.tasks_grace);
-    let age = match c.last_completed.as_ref().and_then(|p| p.at) {
+    let age = match c.last_completed_at {
         Some(at) => now - at,
         // No checkpoint completed yet: judged only once the job has had time
         // (the first trigger often fails before every task runs).
@@ -392,13 +457,24 @@ pub fn needs_look(record: &Record, flink_state: &str, due: &HashSet<String>) -> 
     ended || due.contains(&record.job_id)
 }
 
+/// How long after a job's end Flink's answers about it settle (its REST
+/// caches hold figures for about 3 s).
+pub const SETTLE_MS: i64 = 4000;
+
+/// How long to wait before asking about a job that ended at `end_ms`, if it
+/// ended less than [`SETTLE_MS`] ago.
+pub fn settle_wait(end_ms: i64, now: DateTime<Utc>) -> Option<std::time::Duration> {
+    let left = end_ms.checked_add(SETTLE_MS)? - now.timestamp_millis();
+    (end_ms > 0 && left > 0).then(|| std::time::Duration::from_millis(left.min(SETTLE_MS) as u64))
+}
+
 /// The checkpoint config a record already holds, so it is not asked again.
 pub fn stored_config(record: &Record) -> Option<Checkpoints> {
     let c = record.checkpoint.as_ref()?;
     let interval = whole(c.get("interval_ms"))?;
     Some(Checkpoints {
         interval_ms: Some(interval),
-        deleted_on_cancellation: c.get_bool("deleted_on_cancellation").ok(),
+        retention: c.get_str("retention").ok().and_then(Retention::parse),
         ..Default::default()
     })
 }
@@ -412,34 +488,47 @@ fn whole(v: Option<&Bson>) -> Option<u64> {
 }
 
 /// Where a job that just ended can resume: the newer of its last savepoint
-/// and its last completed checkpoint, unless Flink deletes that checkpoint
-/// with a cancelled job.
+/// and its last completed checkpoint, the checkpoint only when Flink's
+/// retention keeps it for the way the job ended.
 pub fn restart_point(state: &str, checkpoints: Option<&Checkpoints>) -> RestartPoint {
     let Some(c) = checkpoints else {
         return RestartPoint::None("the job had no checkpointing and no savepoint".to_string());
     };
-    let checkpoint = c.last_completed.as_ref().filter(|_| {
-        // A cancelled job's checkpoints are gone unless retained; a failed
-        // job's are kept by Flink whatever the retention.
-        !(state == "CANCELED" && c.deleted_on_cancellation != Some(false))
-    });
+    let kept = c.retention.is_some_and(|r| r.keeps(state));
+    let checkpoint = c.last_completed.as_ref().filter(|_| kept);
     let newest = match (checkpoint, c.last_savepoint.as_ref()) {
-        (Some(ck), Some(sp)) => Some(if sp.at >= ck.at { sp } else { ck }),
+        (Some(ck), Some(sp)) => Some(match (ck.id, sp.id) {
+            (Some(a), Some(b)) => {
+                if b >= a {
+                    sp
+                } else {
+                    ck
+                }
+            }
+            _ => {
+                if sp.at >= ck.at {
+                    sp
+                } else {
+                    ck
+                }
+            }
+        }),
         (ck, sp) => ck.or(sp),
     };
-    let deleted_by_cancel = state == "CANCELED" && c.deleted_on_cancellation != Some(false);
-    match newest {
-        Some(p) => RestartPoint::At(p.path.clone()),
-        None if deleted_by_cancel && c.last_completed_id.is_some() => RestartPoint::None(
-            "Flink deletes the job's checkpoints when it is cancelled (not retained on cancellation) and there is no savepoint"
-                .to_string(),
-        ),
-        None if c.last_completed_id.is_some() => RestartPoint::None(
-            "the last checkpoint was discarded or has no external path, and there is no savepoint"
-                .to_string(),
-        ),
-        None => RestartPoint::None("no checkpoint or savepoint completed".to_string()),
+    if let Some(p) = newest {
+        return RestartPoint::At(p.path.clone());
     }
+    let had_checkpoint = c.last_completed_id.is_some() || c.last_completed.is_some();
+    let why = match c.retention {
+        _ if !had_checkpoint => "no checkpoint or savepoint completed".to_string(),
+        None => "Flink's checkpoint retention is unknown, so no checkpoint is offered, and there is no savepoint".to_string(),
+        Some(r) if !kept => format!(
+            "Flink deletes the job's checkpoints when it ends {state} (retention {}) and there is no savepoint",
+            r.as_str()
+        ),
+        Some(_) => "the last checkpoint has no external path (or Flink discarded it), and there is no savepoint".to_string(),
+    };
+    RestartPoint::None(why)
 }
 
 /// A path as a restart point: Flink's placeholder, an empty or a huge

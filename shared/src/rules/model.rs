@@ -288,6 +288,8 @@ pub struct Record {
     pub restarts: Option<u64>,
     /// `restart_samples`: `[at, restarts]` pairs over the restart window.
     pub restart_samples: Vec<(DateTime<Utc>, u64)>,
+    /// `submitter_restarts`: the submitting pod's container restarts, as last seen.
+    pub submitter_restarts: Option<u32>,
     /// `checkpoint.failed` as last seen.
     pub checkpoint_failed: Option<u64>,
     /// `checkpoint`, as stored (sync's own field, read leniently).
@@ -364,6 +366,9 @@ impl Record {
             health_checked_at: doc.get("health_checked_at").and_then(parse_date),
             restarts: f.count_u64("restarts"),
             restart_samples: f.samples(),
+            submitter_restarts: f
+                .count_u64("submitter_restarts")
+                .and_then(|n| u32::try_from(n).ok()),
             checkpoint_failed: doc
                 .get_document("checkpoint")
                 .ok()

@@ -224,6 +224,8 @@ pub enum Change {
     Restarts(u64),
     /// The restart samples over the window.
     RestartSamples(Vec<(DateTime<Utc>, u64)>),
+    /// Container restarts of the submitting pod, as last seen.
+    SubmitterRestarts(u32),
     /// Where the ended job can resume, or why nowhere.
     RestartPoint(RestartPoint),
 }
@@ -304,6 +306,7 @@ impl Plan {
                 }
                 Change::RestartPoint(RestartPoint::At(p)) => format!("restart point {p}"),
                 Change::HealthCheckedAt(_)
+                | Change::SubmitterRestarts(_)
                 | Change::Checkpoint(_)
                 | Change::Restarts(_)
                 | Change::RestartSamples(_)
@@ -314,14 +317,21 @@ impl Plan {
         truncate(&parts.join("; "), REASON_SUMMARY_MAX_BYTES).to_string()
     }
 
-    /// Whether the plan only notes that a health look happened (its time
-    /// and restart sample), which the budget needs but nobody reads as news.
+    /// Whether the plan only records what a health look read (its time,
+    /// counts, checkpoint figures): kept, but no news (no verdict, status
+    /// or restart point changed).
     pub fn is_bookkeeping(&self) -> bool {
         !self.changes.is_empty()
-            && self
-                .changes
-                .iter()
-                .all(|c| matches!(c, Change::HealthCheckedAt(_) | Change::RestartSamples(_)))
+            && self.changes.iter().all(|c| {
+                matches!(
+                    c,
+                    Change::HealthCheckedAt(_)
+                        | Change::RestartSamples(_)
+                        | Change::Restarts(_)
+                        | Change::SubmitterRestarts(_)
+                        | Change::Checkpoint(_)
+                )
+            })
     }
 
     /// The JobID the plan records for the first time, if any.
@@ -365,6 +375,7 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
         plan: Plan::default(),
         status: record.status,
         error: None,
+        looked_at_health: false,
     };
     if record.status.is_final() {
         return Plan::default();
@@ -426,6 +437,8 @@ struct Builder<'a> {
     status: Status,
     /// Which system could not be observed, and how.
     error: Option<(System, String)>,
+    /// The job's health was looked at this run.
+    looked_at_health: bool,
 }
 
 impl Builder<'_> {
@@ -577,8 +590,10 @@ impl Builder<'_> {
         };
         let a = health::assess(r, &view, facts, now, &self.rules.health);
         self.plan.changes.push(Change::HealthCheckedAt(now));
-        if a.health == Health::Unknown && self.error.is_none() {
-            // What Flink would not tell is this run's error on the record.
+        self.looked_at_health = true;
+        // What Flink would not tell is this run's error on the record; a
+        // record becoming final is never looked at again, so it keeps none.
+        if a.health == Health::Unknown && self.error.is_none() && !self.status.is_final() {
             let why = a.reasons.first().map(|x| x.message.clone());
             self.error = why.map(|w| (System::Flink, format!("health: {w}")));
         }
@@ -593,18 +608,26 @@ impl Builder<'_> {
         if let Some(n) = a.restarts.filter(|n| r.restarts != Some(*n)) {
             self.plan.changes.push(Change::Restarts(n));
         }
+        if let Some(n) = facts
+            .submitter_restarts
+            .filter(|n| r.submitter_restarts != Some(*n))
+        {
+            self.plan.changes.push(Change::SubmitterRestarts(n));
+        }
         if a.samples != r.restart_samples {
             self.plan
                 .changes
                 .push(Change::RestartSamples(a.samples.clone()));
         }
         if self.status.is_final() {
-            let checkpoints = match &a.checkpoints {
-                Some(c) => c.as_ref(),
-                // Unreadable now: no verdict on where to resume.
-                None => return,
+            let point = match &a.checkpoints {
+                Some(c) => health::restart_point(&job.state, c.as_ref()),
+                // The record is not looked at again: it says why it has none.
+                None => RestartPoint::None(match &facts.checkpoints {
+                    Err(e) => format!("Flink did not answer about its checkpoints: {e}"),
+                    Ok(_) => "the job ended while it was starting".to_string(),
+                }),
             };
-            let point = health::restart_point(&job.state, checkpoints);
             let stored = match &point {
                 RestartPoint::At(p) => r.restart_point.as_deref() == Some(p.as_str()),
                 RestartPoint::None(_) => false,
@@ -632,6 +655,16 @@ impl Builder<'_> {
         let error = self
             .error
             .map(|(system, detail)| SyncError::new(system, &detail, max));
+        // A health error stands until the next look says otherwise: runs
+        // without a look (the budget) must not clear and set it in turn.
+        let health_error = self
+            .record
+            .sync_error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("flink: health: "));
+        if error.is_none() && health_error && !self.looked_at_health && !self.status.is_final() {
+            return self.plan;
+        }
         if error.as_ref().map(|e| e.text.as_str()) != self.record.sync_error.as_deref() {
             self.plan.changes.push(Change::SyncError(error));
         }

@@ -589,6 +589,19 @@ impl Syncer {
             let jobs = self.kube.jobs_in(ns).await.map_err(|e| e.detail());
             cache.listed.insert(ns.to_string(), jobs);
         }
+        // The JobManager caches a job's checkpoint figures for about 3 s: a
+        // job that ended just now is asked once that has passed, since its
+        // record is final after this run and never looked at again.
+        let settle = looks
+            .iter()
+            .filter_map(|(i, _)| match &observed[*i].flink {
+                Some(FlinkFacts::Found(job)) => health::settle_wait(job.end_ms, Utc::now()),
+                _ => None,
+            })
+            .max();
+        if let Some(wait) = settle {
+            tokio::time::sleep(wait).await;
+        }
         let listed = &cache.listed;
         let facts = futures::stream::iter(looks.into_iter().map(|(i, id)| {
             let record = &records[i];
@@ -643,37 +656,40 @@ impl Syncer {
     }
 }
 
-/// Counts a health look: the verdict (new, or kept) and whether it changed.
+/// Counts one decided record's health: whether it was looked at, whether
+/// the verdict changed, and, for a job still running after this run, its
+/// verdict (new or kept), so the degraded figures cover every non-final
+/// record read, not only this run's looks.
 fn count_health(record: &Record, plan: &Plan, summary: &mut Summary) {
-    if !plan
+    use crate::rules::model::Health;
+    if plan
         .changes
         .iter()
         .any(|c| matches!(c, plan::Change::HealthCheckedAt(_)))
     {
-        return;
+        summary.health_checked += 1;
     }
-    summary.health_checked += 1;
     let changed = plan.changes.iter().find_map(|c| match c {
         plan::Change::Health { to, reasons, .. } => Some((*to, reasons)),
         _ => None,
     });
-    let codes: Vec<String> = match changed {
-        Some((to, reasons)) => {
-            summary.health_changes += 1;
-            let degraded = to == crate::rules::model::Health::Degraded;
-            reasons
-                .iter()
-                .filter(|_| degraded)
-                .map(|r| r.code.clone())
-                .collect()
-        }
-        None if record.health == Some(crate::rules::model::Health::Degraded) => {
-            record.health_codes.clone()
-        }
-        None => Vec::new(),
+    if changed.is_some() {
+        summary.health_changes += 1;
+    }
+    let ends = plan.transition().is_some_and(|(_, to, _)| to.is_final());
+    let (health, codes): (Option<Health>, Vec<&str>) = match changed {
+        Some((to, reasons)) => (Some(to), reasons.iter().map(|r| r.code.as_str()).collect()),
+        None => (
+            record.health,
+            record.health_codes.iter().map(String::as_str).collect(),
+        ),
     };
+    if ends || health != Some(Health::Degraded) {
+        return;
+    }
+    summary.degraded_jobs += 1;
     for code in codes {
-        *summary.degraded.entry(code).or_default() += 1;
+        *summary.degraded.entry(code.to_string()).or_default() += 1;
     }
 }
 

@@ -375,7 +375,7 @@ async fn garbled_health_answers_are_reported_bounded_and_change_no_status() {
         (
             "huge-path",
             serde_json::json!({"counts": {"completed": 1, "failed": 0},
-                "latest": {"completed": {"id": 1, "external_path": huge, "latest_ack_timestamp": 1, "discarded": false}},
+                "latest": {"completed": {"id": 1, "external_path": huge, "latest_ack_timestamp": chrono::Utc::now().timestamp_millis(), "discarded": false}},
                 "surprise": {"nested": [1, 2, 3]}})
             .to_string(),
             r#"[{"id":"numRestarts","value":"0"}]"#.to_string(),
@@ -423,4 +423,57 @@ async fn garbled_health_answers_are_reported_bounded_and_change_no_status() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn a_job_whose_health_did_not_change_costs_no_counted_change_on_the_next_look() {
+    let id = "5ab1e000000000000000000000000001";
+    let now = chrono::Utc::now().timestamp_millis();
+    let checkpoints = serde_json::json!({"counts": {"completed": 4, "failed": 0},
+        "latest": {"completed": {"id": 4, "external_path": "file:/ck/chk-4",
+            "latest_ack_timestamp": now, "discarded": false}}})
+    .to_string();
+    let url = flink_with_bad_health(
+        id,
+        checkpoints,
+        r#"[{"id":"numRestarts","value":"0"}]"#.to_string(),
+    )
+    .await;
+    let s = Scenario::new(&url, &[]).await;
+    s.insert(
+        doc! {"job_id": "steady", "status": "RUNNING", "flink_job_id": id,
+        "flink_state": "RUNNING", "submitted_at": to_bson_date(chrono::Utc::now())},
+    )
+    .await;
+    let first = s.sync().await;
+    assert_eq!(
+        (
+            first.health_checked,
+            first.health_changes,
+            first.records_changed
+        ),
+        (1, 1, 1),
+        "{first:?}"
+    );
+    let revision = s.record("steady").await.get_i64("revision").ok();
+    let again = s.sync().await;
+    assert_eq!(
+        (
+            again.health_checked,
+            again.health_changes,
+            again.records_changed
+        ),
+        (1, 0, 0),
+        "{again:?}"
+    );
+    let r = s.record("steady").await;
+    assert_eq!(
+        r.get_array("health_history").map(Vec::len).ok(),
+        Some(1),
+        "{r}"
+    );
+    assert!(
+        r.get_i64("revision").ok() > revision,
+        "the look itself is still recorded: {r}"
+    );
 }
