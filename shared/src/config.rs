@@ -2,12 +2,13 @@
 //! its default and its meaning is listed in the README; an error names the
 //! variable that is missing or bad, never its value (it may be a secret).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::rules::cleanup::CleanupRules;
 use crate::rules::health::HealthRules;
-use crate::rules::model::is_dns_label;
+use crate::rules::model::{is_dns_label, truncate};
 use crate::rules::plan::SyncRules;
 
 /// A value that must never reach a log line: `Debug` shows it redacted.
@@ -58,7 +59,22 @@ pub struct FlinkSettings {
     /// `FLINK_TLS_INSECURE=true` turns certificate checks off for Flink's
     /// https URLs (a self-signed JobManager); off unless asked, and warned of.
     pub tls_insecure: bool,
+    /// `FLINK_CLUSTERS`: the named clusters records may name in `flink_cluster`.
+    pub clusters: BTreeMap<String, ClusterUrls>,
 }
+
+/// Where one named Flink cluster answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterUrls {
+    /// Its JobManager's REST endpoint.
+    pub rest_url: String,
+    /// Its History Server, if it has one.
+    pub history_url: Option<String>,
+}
+
+/// The name a run's `clusters` scope uses for the records without
+/// `flink_cluster` (those `FLINK_REST_URL` serves).
+pub const DEFAULT_CLUSTER: &str = "default";
 
 /// The Kubernetes API: which Jobs are the product's, and how their pod logs are read.
 #[derive(Debug, Clone)]
@@ -163,11 +179,22 @@ impl Config {
 }
 
 impl FlinkSettings {
-    /// The Flink REST URL, which sync cannot do without.
+    /// The Flink REST URL of the records without `flink_cluster`.
     pub fn rest_url(&self) -> Result<&str, Error> {
         self.rest_url
             .as_deref()
             .ok_or_else(|| Error::config("FLINK_REST_URL", "is required by sync and not set"))
+    }
+
+    /// Sync needs at least one cluster: `FLINK_REST_URL` or `FLINK_CLUSTERS`.
+    pub fn require_a_cluster(&self) -> Result<(), Error> {
+        if self.rest_url.is_none() && self.clusters.is_empty() {
+            return Err(Error::config(
+                "FLINK_REST_URL",
+                "is required by sync and not set (nor FLINK_CLUSTERS)",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -180,6 +207,14 @@ fn http_url(v: &str) -> Result<String, String> {
         return Err("must be an http(s) URL with a host".to_string());
     }
     Ok(v.trim().trim_end_matches('/').to_string())
+}
+
+/// A cluster's name: what a record's `flink_cluster` and a run's scope say.
+pub fn is_cluster_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
 }
 
 /// The environment as read by [`Config::from_lookup`]: blank means unset,
@@ -284,7 +319,59 @@ impl Env<'_> {
             history_url: self.url("FLINK_HISTORY_URL")?,
             timeout: self.millis("FLINK_TIMEOUT_MS", 5000)?,
             tls_insecure: self.flag("FLINK_TLS_INSECURE")?,
+            clusters: self.clusters()?,
         })
+    }
+
+    /// `FLINK_CLUSTERS`: `{"<name>": {"rest_url": "...", "history_url": "..."}}`.
+    fn clusters(&self) -> Result<BTreeMap<String, ClusterUrls>, Error> {
+        const VAR: &str = "FLINK_CLUSTERS";
+        let Some(text) = self.var(VAR) else {
+            return Ok(BTreeMap::new());
+        };
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::config(VAR, format!("is not JSON ({e})")))?;
+        let object = value.as_object().ok_or_else(|| {
+            Error::config(
+                VAR,
+                "must be an object of clusters by name, {\"prod\": {\"rest_url\": \"...\"}}",
+            )
+        })?;
+        let mut clusters = BTreeMap::new();
+        for (name, entry) in object {
+            if !is_cluster_name(name) || name == DEFAULT_CLUSTER {
+                return Err(Error::config(
+                    VAR,
+                    format!(
+                        "names a cluster {:?}: a name is 1 to 63 lowercase letters, digits, '-' or '_', and not {DEFAULT_CLUSTER:?}",
+                        truncate(name, 80)
+                    ),
+                ));
+            }
+            let url = |key: &str| -> Result<Option<String>, Error> {
+                match entry.get(key) {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(serde_json::Value::String(u)) => http_url(u).map(Some).map_err(|why| {
+                        Error::config(VAR, format!("cluster {name:?}: {key} {why}"))
+                    }),
+                    Some(_) => Err(Error::config(
+                        VAR,
+                        format!("cluster {name:?}: {key} must be a string"),
+                    )),
+                }
+            };
+            let rest_url = url("rest_url")?
+                .ok_or_else(|| Error::config(VAR, format!("cluster {name:?} has no rest_url")))?;
+            let history_url = url("history_url")?;
+            clusters.insert(
+                name.clone(),
+                ClusterUrls {
+                    rest_url,
+                    history_url,
+                },
+            );
+        }
+        Ok(clusters)
     }
 
     fn kube(&self) -> Result<KubeSettings, Error> {
@@ -440,6 +527,56 @@ mod tests {
         pairs.push(("FLINK_TLS_INSECURE", "yes please"));
         let e = Config::from_lookup(lookup(&pairs)).expect_err("not a flag");
         assert!(e.to_string().contains("FLINK_TLS_INSECURE"), "{e}");
+    }
+
+    #[test]
+    fn flink_clusters_are_read_by_name_and_a_bad_one_is_named() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "FLINK_CLUSTERS",
+            r#"{"prod": {"rest_url": "http://prod-jm:8081/", "history_url": "http://prod-hs:8082"},
+                "batch_2": {"rest_url": "https://batch:8081"}}"#,
+        ));
+        let c = Config::from_lookup(lookup(&pairs)).expect("valid");
+        assert_eq!(c.flink.clusters.len(), 2);
+        assert_eq!(c.flink.clusters["prod"].rest_url, "http://prod-jm:8081");
+        assert_eq!(
+            c.flink.clusters["prod"].history_url.as_deref(),
+            Some("http://prod-hs:8082")
+        );
+        assert_eq!(c.flink.clusters["batch_2"].history_url, None);
+        for (bad, says) in [
+            ("[1]", "must be an object"),
+            ("{", "is not JSON"),
+            (r#"{"Prod": {"rest_url": "http://x"}}"#, "\"Prod\""),
+            (r#"{"default": {"rest_url": "http://x"}}"#, "\"default\""),
+            (r#"{"p": {}}"#, "cluster \"p\" has no rest_url"),
+            (
+                r#"{"p": {"rest_url": "file:///etc"}}"#,
+                "rest_url must be an http(s) URL",
+            ),
+            (r#"{"p": {"rest_url": 5}}"#, "must be a string"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("FLINK_CLUSTERS", bad));
+            let e = Config::from_lookup(lookup(&pairs))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                e.contains("FLINK_CLUSTERS") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
+        // Clusters alone are enough for sync.
+        let c = Config::from_lookup(lookup(&[
+            ("MONGODB_URI", "mongodb://x"),
+            (
+                "FLINK_CLUSTERS",
+                r#"{"prod": {"rest_url": "http://prod:8081"}}"#,
+            ),
+        ]))
+        .expect("valid");
+        assert!(c.flink.require_a_cluster().is_ok());
     }
 
     #[test]

@@ -557,6 +557,7 @@ fn flink_saying_checkpointing_is_not_enabled_is_no_checkpoint() {
 
 fn found(state: &str) -> FlinkFacts {
     FlinkFacts::Found(FlinkJob {
+        name: String::new(),
         state: state.into(),
         start_ms: ms(now() - Duration::hours(2)),
         end_ms: if state == "RUNNING" {

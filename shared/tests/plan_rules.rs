@@ -62,6 +62,7 @@ fn flink(state: &str, start: i64, end: i64) -> Observed {
         health: None,
         k8s: None,
         flink: Some(FlinkFacts::Found(FlinkJob {
+            name: String::new(),
             tasks: None,
             last_modification_ms: -1,
             state: state.into(),
@@ -640,6 +641,7 @@ fn any_flink() -> impl Strategy<Value = Option<FlinkFacts>> {
         ".{0,20}".prop_map(|e| Some(FlinkFacts::Unavailable(e))),
         (state, -1i64..T0 + 10_000, -1i64..T0 + 10_000).prop_map(|(s, a, b)| Some(
             FlinkFacts::Found(FlinkJob {
+                name: String::new(),
                 tasks: None,
                 last_modification_ms: -1,
                 state: s.to_string(),

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document, doc};
 
-use crate::rules::model::{Record, to_bson_date};
+use crate::rules::model::{Record, Untracked, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
 /// The `detail-type` of a status change.
@@ -90,6 +90,26 @@ pub fn pending_health_event(
         "changed_at": to_bson_date(now),
     };
     Some(doc! {"event_id": event_id, "detail_type": HEALTH_DETAIL_TYPE, "detail": detail})
+}
+
+/// The `detail-type` of a job no record claims.
+pub const UNTRACKED_DETAIL_TYPE: &str = "Flink Job Untracked";
+
+/// The event id of an untracked job's one announcement.
+pub fn untracked_event_id(job: &Untracked) -> String {
+    format!("untracked:{}", job.key())
+}
+
+/// The announcement of a job a cluster runs that no record claims.
+pub fn untracked_event(job: &Untracked) -> Pending {
+    let event_id = untracked_event_id(job);
+    Pending {
+        oid: Bson::String(job.key()),
+        detail: serde_json::json!({"event_id": event_id, "cluster": job.cluster,
+            "flink_job_id": job.flink_job_id, "name": job.name, "state": job.state}),
+        event_id,
+        detail_type: UNTRACKED_DETAIL_TYPE.to_string(),
+    }
 }
 
 /// The event's `detail` as EventBridge JSON: dates as RFC 3339 strings.

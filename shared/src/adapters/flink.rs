@@ -2,7 +2,7 @@
 //! Server, when configured). It decides nothing; it only tells a trusted
 //! "unknown job" (the server answered 404) from "no trustworthy answer".
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -71,6 +71,8 @@ struct JobDetails {
     tasks: Option<serde_json::Value>,
     #[serde(rename = "last-modification", default)]
     last_modification: Option<serde_json::Value>,
+    #[serde(default)]
+    name: Option<serde_json::Value>,
 }
 
 fn minus_one() -> i64 {
@@ -90,6 +92,12 @@ impl From<JobDetails> for FlinkJob {
                 .as_ref()
                 .and_then(serde_json::Value::as_i64)
                 .unwrap_or(-1),
+            name: d
+                .name
+                .as_ref()
+                .and_then(serde_json::Value::as_str)
+                .map(|n| crate::rules::model::truncate(n, 200).to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -116,6 +124,80 @@ pub fn parse_overview(body: &[u8]) -> Result<HashMap<FlinkJobId, FlinkJob>, Erro
 
 /// Intervals from here up mean checkpointing is off (Flink says Long.MAX_VALUE).
 const CHECKPOINTING_DISABLED: u64 = 1 << 62;
+
+/// Every Flink cluster sync follows: the one `FLINK_REST_URL` names (for
+/// records without `flink_cluster`) and those `FLINK_CLUSTERS` names.
+#[derive(Debug, Clone, Default)]
+pub struct FlinkClusters {
+    default: Option<FlinkClient>,
+    named: BTreeMap<String, FlinkClient>,
+}
+
+impl FlinkClusters {
+    /// The clients the settings describe (sync needs at least one cluster).
+    pub fn from_settings(settings: &FlinkSettings) -> Result<Self, Error> {
+        settings.require_a_cluster()?;
+        let client = |rest: &str, history: Option<&str>| {
+            FlinkClient::with_tls(rest, history, settings.timeout, !settings.tls_insecure)
+        };
+        let default = match &settings.rest_url {
+            Some(rest) => Some(client(rest, settings.history_url.as_deref())?),
+            None => None,
+        };
+        let mut named = BTreeMap::new();
+        for (name, urls) in &settings.clusters {
+            named.insert(
+                name.clone(),
+                client(&urls.rest_url, urls.history_url.as_deref())?,
+            );
+        }
+        Ok(FlinkClusters { default, named })
+    }
+
+    /// One cluster, for the records without `flink_cluster`.
+    pub fn single(default: FlinkClient) -> Self {
+        FlinkClusters {
+            default: Some(default),
+            named: BTreeMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) the cluster records name `name`.
+    pub fn insert(&mut self, name: &str, client: FlinkClient) {
+        self.named.insert(name.to_string(), client);
+    }
+
+    /// The names of the clusters `FLINK_CLUSTERS` configures.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.named.keys().map(String::as_str)
+    }
+
+    /// The client of a record's cluster; an error, in words that name the
+    /// known clusters, for one that is not configured.
+    pub fn client(&self, cluster: Option<&str>) -> Result<&FlinkClient, String> {
+        let found = match cluster {
+            None => self.default.as_ref(),
+            Some(name) => self.named.get(name),
+        };
+        found.ok_or_else(|| {
+            let known: Vec<&str> = self.names().collect();
+            match cluster {
+                None => {
+                    "the record names no flink_cluster and FLINK_REST_URL is not set".to_string()
+                }
+                Some(name) => format!(
+                    "flink_cluster {:?} is not in FLINK_CLUSTERS (known: {})",
+                    crate::rules::model::truncate(name, 80),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            }
+        })
+    }
+}
 
 /// The answer for one job from one server.
 enum Lookup {

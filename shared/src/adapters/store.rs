@@ -11,7 +11,7 @@ use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::sync::OnceCell;
 
-use crate::config::MongoSettings;
+use crate::config::{DEFAULT_CLUSTER, MongoSettings};
 use crate::error::Error;
 use crate::rules::cleanup::RecordFacts;
 use crate::rules::health::RestartPoint;
@@ -19,7 +19,7 @@ use crate::rules::model::{Record, Status, is_dns_subdomain, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
 /// Fields sync reads; everything else in a record is neither read nor written.
-const PROJECTION: [&str; 24] = [
+const PROJECTION: [&str; 25] = [
     "_id",
     "job_id",
     "status",
@@ -28,6 +28,7 @@ const PROJECTION: [&str; 24] = [
     "k8s_job_name",
     "k8s_namespace",
     "flink_state",
+    "flink_cluster",
     "start_time",
     "end_time",
     "duration",
@@ -54,6 +55,8 @@ pub struct Store {
     db: Database,
     records: Collection<Document>,
     runs: Collection<Document>,
+    /// `<collection>_untracked`: the untracked jobs seen, each announced once.
+    untracked: Collection<Document>,
     indexes: OnceCell<()>,
 }
 
@@ -111,6 +114,7 @@ impl Store {
         Store {
             records: db.collection(&settings.collection),
             runs: db.collection(&settings.runs_collection),
+            untracked: db.collection(&format!("{}_untracked", settings.collection)),
             db,
             indexes: OnceCell::new(),
         }
@@ -174,6 +178,9 @@ impl Store {
                         idx(doc! {"status": 1}, false),
                         idx(doc! {"submitted_at": -1}, false),
                         idx(doc! {"pending_events.event_id": 1}, false),
+                        // Which record claims a running job: one query a run.
+                        idx(doc! {"flink_job_id": 1}, false),
+                        idx(doc! {"flink_job_ids": 1}, false),
                     ])
                     .await
                     .map_err(Error::mongo("creating indexes"))?;
@@ -199,6 +206,7 @@ impl Store {
     pub async fn non_final_records(
         &self,
         job_ids: Option<&[String]>,
+        clusters: Option<&[String]>,
     ) -> Result<(Vec<Record>, Vec<crate::rules::model::MalformedRecord>), Error> {
         let mut records = Vec::new();
         let mut malformed = Vec::new();
@@ -206,6 +214,9 @@ impl Store {
         let mut filter = doc! {"status": {"$in": statuses}};
         if let Some(ids) = job_ids {
             filter.insert("job_id", doc! {"$in": ids});
+        }
+        if let Some(clusters) = clusters {
+            filter.insert("$or", cluster_scope(clusters));
         }
         let projection: Document = PROJECTION
             .iter()
@@ -342,6 +353,91 @@ impl Store {
         })
         .await?;
         Ok(found)
+    }
+
+    /// Of these JobIDs, the ones some record claims (as `flink_job_id` or
+    /// among `flink_job_ids`), final records included: one indexed query.
+    pub async fn claimed_job_ids(&self, ids: &[String]) -> Result<HashSet<String>, Error> {
+        const CONTEXT: &str = "reading which records claim the running jobs";
+        let mut claimed = HashSet::new();
+        for chunk in ids.chunks(10_000) {
+            let filter =
+                doc! {"$or": [{"flink_job_id": {"$in": chunk}}, {"flink_job_ids": {"$in": chunk}}]};
+            let cursor = self
+                .records
+                .find(filter)
+                .projection(doc! {"_id": 0, "flink_job_id": 1, "flink_job_ids": 1})
+                .await
+                .map_err(Error::mongo(CONTEXT))?;
+            each_doc(cursor, CONTEXT, |d| {
+                let all = d.get_array("flink_job_ids").into_iter().flatten();
+                let ids = d.get("flink_job_id").into_iter().chain(all);
+                claimed.extend(ids.filter_map(Bson::as_str).map(str::to_string));
+            })
+            .await?;
+        }
+        Ok(claimed)
+    }
+
+    /// Notes these untracked jobs (once each, in the untracked collection)
+    /// and returns those not yet announced.
+    pub async fn untracked_to_announce(
+        &self,
+        jobs: &[crate::rules::model::Untracked],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::rules::model::Untracked>, Error> {
+        const CONTEXT: &str = "noting untracked jobs";
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statements: Vec<Document> = jobs
+            .iter()
+            .map(|j| {
+                doc! {"q": {"_id": j.key()}, "u": {"$setOnInsert": {"cluster": &j.cluster,
+                "flink_job_id": &j.flink_job_id, "name": &j.name, "first_seen": to_bson_date(now),
+                "announced": false}}, "upsert": true}
+            })
+            .collect();
+        for chunk in statements.chunks(BATCH) {
+            self.db
+                .run_command(doc! {"update": self.untracked.name(), "updates": chunk.to_vec(), "ordered": false})
+                .await
+                .map_err(Error::mongo(CONTEXT))?;
+        }
+        let keys: Vec<String> = jobs.iter().map(|j| j.key()).collect();
+        let cursor = self
+            .untracked
+            .find(doc! {"_id": {"$in": &keys}, "announced": false})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(Error::mongo(CONTEXT))?;
+        let mut due = HashSet::new();
+        each_doc(cursor, CONTEXT, |d| {
+            if let Ok(k) = d.get_str("_id") {
+                due.insert(k.to_string());
+            }
+        })
+        .await?;
+        Ok(jobs
+            .iter()
+            .filter(|j| due.contains(&j.key()))
+            .cloned()
+            .collect())
+    }
+
+    /// Marks untracked jobs as announced (EventBridge accepted their event).
+    pub async fn untracked_announced(&self, keys: &[String]) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.untracked
+            .update_many(
+                doc! {"_id": {"$in": keys}},
+                doc! {"$set": {"announced": true}},
+            )
+            .await
+            .map_err(Error::mongo("noting announced untracked jobs"))?;
+        Ok(())
     }
 
     /// Events left pending in any record (final ones included).
@@ -509,6 +605,22 @@ pub(crate) async fn each_doc(
 /// A fresh run id (an ObjectId's hex).
 pub fn new_run_id() -> String {
     ObjectId::new().to_hex()
+}
+
+/// The records of these clusters: by `flink_cluster`, and, for
+/// [`DEFAULT_CLUSTER`], the records that name none.
+fn cluster_scope(clusters: &[String]) -> Vec<Document> {
+    let named: Vec<&str> = clusters
+        .iter()
+        .map(String::as_str)
+        .filter(|c| *c != DEFAULT_CLUSTER)
+        .collect();
+    let mut any = vec![doc! {"flink_cluster": {"$in": named}}];
+    if clusters.iter().any(|c| c == DEFAULT_CLUSTER) {
+        // Null matches a missing field too.
+        any.push(doc! {"flink_cluster": null});
+    }
+    any
 }
 
 /// The statements of an `update` reply the server refused, by job_id, with why.

@@ -64,6 +64,7 @@ pub fn emf(summary: &Summary, lag_seconds: Option<f64>, now: DateTime<Utc>) -> V
     put("KubernetesErrors", "Count", kube as f64);
     put("MongoDBErrors", "Count", mongo as f64);
     put("EventsPending", "Count", summary.events_pending as f64);
+    put("UntrackedJobs", "Count", summary.untracked_count as f64);
     put("HealthChecked", "Count", summary.health_checked as f64);
     put("HealthChanges", "Count", summary.health_changes as f64);
     put("DegradedJobs", "Count", summary.degraded_jobs as f64);

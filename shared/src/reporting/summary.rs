@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::rules::model::Untracked;
 use crate::rules::model::{Status, System};
 
 /// Most records a dry run lists in `would_change`.
@@ -43,6 +44,18 @@ pub struct MalformedReport {
     /// What is wrong with it.
     pub error: String,
 }
+
+/// A JobID more than one record claims.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DuplicateJobId {
+    /// The JobID.
+    pub flink_job_id: String,
+    /// The records claiming it.
+    pub job_ids: Vec<String>,
+}
+
+/// Untracked jobs listed in a run's answer, at most.
+pub const UNTRACKED_MAX: usize = 100;
 
 /// The JSON summary the handler returns and logs.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -95,6 +108,15 @@ pub struct Summary {
     pub degraded_jobs: usize,
     /// Those jobs by reason code (a job with two reasons counts in both).
     pub degraded: BTreeMap<String, usize>,
+    /// Jobs the clusters run (not final) that no record claims; counted
+    /// by full runs only.
+    pub untracked_count: usize,
+    /// The first [`UNTRACKED_MAX`] of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub untracked: Vec<Untracked>,
+    /// JobIDs claimed by more than one of the records read, and by which.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_job_ids: Vec<DuplicateJobId>,
     /// The run's wall time.
     pub elapsed_ms: u64,
     /// Where the run's time went, so a slow run says which side was slow.

@@ -119,6 +119,26 @@ pub struct HealthReason {
     pub message: String,
 }
 
+/// A job a cluster runs that no record claims.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Untracked {
+    /// The cluster (`default` for `FLINK_REST_URL`'s).
+    pub cluster: String,
+    /// Its JobID.
+    pub flink_job_id: String,
+    /// Its name, as Flink gives it.
+    pub name: String,
+    /// Its Flink state.
+    pub state: String,
+}
+
+impl Untracked {
+    /// Its key in the untracked collection.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.cluster, self.flink_job_id)
+    }
+}
+
 /// The system a per-record error comes from. It names the error in
 /// `sync_error` (`"flink: ..."`) and the run's answer (`"system"`), and the
 /// metrics count errors by it; no one reads it back out of the text.
@@ -261,6 +281,9 @@ pub struct Record {
     pub k8s_namespace: Option<String>,
     /// `flink_state`: Flink's own word for the job's state.
     pub flink_state: Option<String>,
+    /// `flink_cluster`: the named cluster (`FLINK_CLUSTERS`) the job runs
+    /// on; `None` for the one `FLINK_REST_URL` names.
+    pub flink_cluster: Option<String>,
     /// `start_time`, from Flink.
     pub start_time: Option<DateTime<Utc>>,
     /// `end_time`, from Flink.
@@ -354,6 +377,7 @@ impl Record {
             k8s_namespace: f.name("k8s_namespace", is_dns_label, "a Kubernetes namespace")?,
             submitted_at: f.date("submitted_at")?,
             flink_state: f.string("flink_state")?,
+            flink_cluster: f.string("flink_cluster")?,
             start_time: f.date("start_time")?,
             end_time: f.date("end_time")?,
             duration: f.number("duration")?,

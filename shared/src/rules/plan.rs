@@ -141,6 +141,8 @@ pub struct FlinkJob {
     pub tasks: Option<Tasks>,
     /// When the job's state last changed (epoch ms; ≤ 0 when unknown).
     pub last_modification_ms: i64,
+    /// The job's name (at most 200 bytes), as the overview gives it.
+    pub name: String,
 }
 
 /// Everything observed for one record in this run. `flink` describes the

@@ -156,7 +156,7 @@ mod tests {
         use crate::runs::sync::SyncRequest;
         // Every listed key set: a key listed but not a field would be refused
         // by serde, a field not listed by `parse`.
-        let sync = json!({"job_ids": ["a"], "dry_run": true});
+        let sync = json!({"job_ids": ["a"], "dry_run": true, "clusters": ["prod"]});
         let keys: Vec<&str> = sync
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())
@@ -167,6 +167,7 @@ mod tests {
             SyncRequest::from_payload(&sync).map_err(|e| e.to_string()),
             Ok(SyncRequest {
                 job_ids: Some(vec!["a".into()]),
+                clusters: Some(vec!["prod".into()]),
                 dry_run: true
             })
         );

@@ -12,16 +12,18 @@ use mongodb::bson::{Document, doc};
 use serde::Deserialize;
 
 use crate::adapters::events::{self, Publisher};
-use crate::adapters::flink::FlinkClient;
+use crate::adapters::flink::{FlinkClient, FlinkClusters};
 use crate::adapters::k8s::{CondensedJob, Kubernetes};
 use crate::adapters::store::{self, Store, Write};
-use crate::config::{Config, SyncSettings};
+use crate::config::{Config, DEFAULT_CLUSTER, SyncSettings};
 use crate::error::Error;
 use crate::reporting::summary::{
-    MalformedReport, Phases, RecordError, Summary, WOULD_CHANGE_MAX, WouldChange,
+    DuplicateJobId, MalformedReport, Phases, RecordError, Summary, UNTRACKED_MAX, Untracked,
+    WOULD_CHANGE_MAX, WouldChange,
 };
 use crate::rules::health;
-use crate::rules::model::{FlinkJobId, Record, System, to_bson_date};
+use crate::rules::health::HealthFacts;
+use crate::rules::model::{FlinkJobId, Record, System, status_for_flink_state, to_bson_date};
 use crate::rules::plan::{self, FlinkFacts, K8sFacts, Observed, Plan, SyncRules};
 
 /// What an invocation asks for. The scheduled event carries none of these
@@ -35,11 +37,16 @@ pub struct SyncRequest {
     /// Decide and report, write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Sync only the records of these clusters (`FLINK_CLUSTERS` names, or
+    /// `"default"` for the records without `flink_cluster`): one schedule
+    /// per cluster scales a large fleet out.
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
 }
 
 impl SyncRequest {
     /// The keys a manual sync payload may carry.
-    pub const KEYS: [&str; 2] = ["job_ids", "dry_run"];
+    pub const KEYS: [&str; 3] = ["job_ids", "dry_run", "clusters"];
 
     /// Reads a manual payload or an EventBridge scheduled event.
     pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
@@ -62,6 +69,19 @@ impl SyncRequest {
                 ));
             }
         }
+        if let Some(clusters) = &req.clusters {
+            if clusters.is_empty() {
+                return Err(Error::Input(
+                    "payload: clusters is empty (leave it out to sync every cluster)".into(),
+                ));
+            }
+            if let Some(bad) = clusters.iter().find(|c| !crate::config::is_cluster_name(c)) {
+                return Err(Error::Input(format!(
+                    "payload: clusters holds {:?}, which is not a cluster name",
+                    crate::rules::model::truncate(bad, 80)
+                )));
+            }
+        }
         Ok(req)
     }
 }
@@ -74,7 +94,7 @@ fn ms_since(t: std::time::Instant) -> u64 {
 pub struct Syncer {
     store: Store,
     kube: Kubernetes,
-    flink: FlinkClient,
+    flink: FlinkClusters,
     /// Set when `EVENT_BUS_NAME` is.
     events: Option<Publisher>,
     settings: SyncSettings,
@@ -94,7 +114,7 @@ impl Syncer {
         Syncer {
             store,
             kube,
-            flink,
+            flink: FlinkClusters::single(flink),
             events: None,
             settings,
             rules,
@@ -105,13 +125,24 @@ impl Syncer {
     pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
         let store = Store::connect(&cfg.mongo).await?;
         let kube = Kubernetes::connect(&cfg.kube).await?;
-        let flink = FlinkClient::from_settings(&cfg.flink)?;
-        let mut syncer = Syncer::new(store, kube, flink, cfg.sync, cfg.rules);
+        let mut syncer = Syncer {
+            store,
+            kube,
+            flink: FlinkClusters::from_settings(&cfg.flink)?,
+            events: None,
+            settings: cfg.sync,
+            rules: cfg.rules,
+        };
         if cfg.events.bus_name.is_some() {
             let sdk = crate::adapters::aws::sdk_config().await;
             syncer.set_events(Publisher::from_settings(&sdk, &cfg.events));
         }
         Ok(syncer)
+    }
+
+    /// Follows the records naming `flink_cluster: name` on `client`.
+    pub fn add_cluster(&mut self, name: &str, client: FlinkClient) {
+        self.flink.insert(name, client);
     }
 
     /// Publishes state-change events through `events` (none when `None`).
@@ -160,7 +191,13 @@ impl Syncer {
             self.store.start_run(&run_id, started, false).await?;
         }
         let read_started = std::time::Instant::now();
-        let (mut records, malformed) = self.store.non_final_records(req.job_ids.as_deref()).await?;
+        if let Some(clusters) = &req.clusters {
+            self.check_clusters(clusters)?;
+        }
+        let (mut records, malformed) = self
+            .store
+            .non_final_records(req.job_ids.as_deref(), req.clusters.as_deref())
+            .await?;
         let mut summary = Summary {
             run_id: run_id.clone(),
             dry_run: req.dry_run,
@@ -185,6 +222,7 @@ impl Syncer {
         }
         let mut cache = ObserveCache {
             health_due: health::due(&records, self.rules.health.budget),
+            duplicates: duplicates(&records, &mut summary),
             ..Default::default()
         };
         let mut resume_after = None;
@@ -203,8 +241,139 @@ impl Syncer {
             self.sync_chunk(chunk, req, &run_id, &mut cache, &mut summary)
                 .await?;
         }
+        if req.job_ids.is_none() && resume_after.is_none() {
+            self.find_untracked(req, &mut cache, &mut summary).await?;
+        }
         self.finish(req, &run_id, clock, resume_after, summary)
             .await
+    }
+
+    /// The jobs the clusters in scope run (not final) that no record
+    /// claims: one overview per cluster (most already read) and one indexed
+    /// query. Each is announced once ("Flink Job Untracked") by real runs.
+    async fn find_untracked(
+        &self,
+        req: &SyncRequest,
+        cache: &mut ObserveCache,
+        summary: &mut Summary,
+    ) -> Result<(), Error> {
+        let in_scope: Vec<Option<String>> = self
+            .flink
+            .client(None)
+            .is_ok()
+            .then_some(None)
+            .into_iter()
+            .chain(self.flink.names().map(|n| Some(n.to_string())))
+            .filter(|c| match &req.clusters {
+                None => true,
+                Some(scope) => scope
+                    .iter()
+                    .any(|s| *s == c.as_deref().unwrap_or(DEFAULT_CLUSTER)),
+            })
+            .collect();
+        let missing: Vec<Option<String>> = in_scope
+            .iter()
+            .filter(|c| !cache.overviews.contains_key(*c))
+            .cloned()
+            .collect();
+        let fresh = futures::future::join_all(missing.into_iter().map(|cluster| async move {
+            let overview = match self.flink.client(cluster.as_deref()) {
+                Ok(client) => client.overview().await.map_err(|e| e.detail()),
+                Err(unknown) => Err(unknown),
+            };
+            (cluster, overview)
+        }))
+        .await;
+        cache.overviews.extend(fresh);
+        let mut running = Vec::new();
+        for cluster in &in_scope {
+            let Some(Ok(overview)) = cache.overviews.get(cluster) else {
+                continue;
+            };
+            for (id, job) in overview {
+                if !status_for_flink_state(&job.state).is_some_and(|s| s.is_final()) {
+                    running.push(Untracked {
+                        cluster: cluster.as_deref().unwrap_or(DEFAULT_CLUSTER).to_string(),
+                        flink_job_id: id.to_string(),
+                        name: job.name.clone(),
+                        state: job.state.clone(),
+                    });
+                }
+            }
+        }
+        let ids: Vec<String> = running.iter().map(|u| u.flink_job_id.clone()).collect();
+        let claimed = self.store.claimed_job_ids(&ids).await?;
+        let mut untracked: Vec<Untracked> = running
+            .into_iter()
+            .filter(|u| !claimed.contains(&u.flink_job_id))
+            .collect();
+        untracked.sort();
+        for u in &untracked {
+            tracing::warn!(cluster = %u.cluster, flink_job_id = %u.flink_job_id, name = %u.name, "a running Flink job no record claims");
+        }
+        summary.untracked_count = untracked.len();
+        summary.untracked = untracked.iter().take(UNTRACKED_MAX).cloned().collect();
+        if !req.dry_run
+            && let Some(publisher) = &self.events
+        {
+            self.announce_untracked(publisher, &untracked, summary)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Publishes one event per untracked job not announced before.
+    async fn announce_untracked(
+        &self,
+        publisher: &Publisher,
+        untracked: &[Untracked],
+        summary: &mut Summary,
+    ) {
+        let due = match self
+            .store
+            .untracked_to_announce(untracked, Utc::now())
+            .await
+        {
+            Ok(due) => due,
+            Err(e) => {
+                summary.event_errors.push(e.to_string());
+                return;
+            }
+        };
+        let pending: Vec<events::Pending> = due.iter().map(events::untracked_event).collect();
+        if pending.is_empty() {
+            return;
+        }
+        let (accepted, errors) = publisher.publish(&pending).await;
+        summary.event_errors.extend(errors);
+        summary.events_published += accepted.len();
+        let keys: Vec<String> = due
+            .iter()
+            .filter(|u| accepted.contains(&events::untracked_event_id(u)))
+            .map(Untracked::key)
+            .collect();
+        if let Err(e) = self.store.untracked_announced(&keys).await {
+            summary.event_errors.push(e.to_string());
+        }
+    }
+
+    /// Refuses a scope naming a cluster this deployment does not follow.
+    fn check_clusters(&self, clusters: &[String]) -> Result<(), Error> {
+        let known: Vec<&str> = self
+            .flink
+            .client(None)
+            .is_ok()
+            .then_some(DEFAULT_CLUSTER)
+            .into_iter()
+            .chain(self.flink.names())
+            .collect();
+        match clusters.iter().find(|c| !known.contains(&c.as_str())) {
+            None => Ok(()),
+            Some(unknown) => Err(Error::Input(format!(
+                "payload: clusters names {unknown:?}, which this deployment does not follow (known: {})",
+                known.join(", ")
+            ))),
+        }
     }
 
     /// Says which requested job_ids this run will not sync: those no record
@@ -461,7 +630,8 @@ impl Syncer {
             })
             .collect();
         if !follow.is_empty() {
-            self.observe_flink(&follow, cache, &mut observed).await;
+            self.observe_flink(records, &follow, cache, &mut observed)
+                .await;
             self.observe_health(records, &follow, cache, &mut observed)
                 .await;
             self.add_root_causes(records, follow, &mut observed).await;
@@ -517,41 +687,65 @@ impl Syncer {
         }
     }
 
-    /// The Flink facts of the JobIDs to follow: one overview per run, then
-    /// a lookup of each JobID absent from it.
+    /// The Flink facts of the JobIDs to follow: one overview per cluster
+    /// and run (the clusters fetched at once), then a lookup of each JobID
+    /// absent from its cluster's overview. A cluster that is down or
+    /// unknown touches only its own records.
     async fn observe_flink(
         &self,
+        records: &[Record],
         follow: &[(usize, FlinkJobId)],
         cache: &mut ObserveCache,
         observed: &mut [Observed],
     ) {
-        if cache.overview.is_none() {
-            cache.overview = Some(self.flink.overview().await.map_err(|e| e.detail()));
-        }
-        let overview = match cache.overview.as_ref() {
-            None => return,
-            Some(Err(e)) => {
-                tracing::warn!(error = %e, "Flink overview unavailable");
-                for (i, _) in follow {
-                    observed[*i].flink = Some(FlinkFacts::Unavailable(e.clone()));
-                }
-                return;
+        let cluster_of = |i: usize| records[i].flink_cluster.clone();
+        let missing: HashSet<Option<String>> = follow
+            .iter()
+            .map(|(i, _)| cluster_of(*i))
+            .filter(|c| !cache.overviews.contains_key(c))
+            .collect();
+        let fresh = futures::future::join_all(missing.into_iter().map(|cluster| async move {
+            let overview = match self.flink.client(cluster.as_deref()) {
+                Ok(client) => client.overview().await.map_err(|e| e.detail()),
+                Err(unknown) => Err(unknown),
+            };
+            if let Err(e) = &overview {
+                tracing::warn!(cluster = cluster.as_deref().unwrap_or(DEFAULT_CLUSTER), error = %e, "Flink overview unavailable");
             }
-            Some(Ok(overview)) => overview,
-        };
-        let absent = follow.iter().filter(|(_, id)| !overview.contains_key(id));
-        let mut looked_up: HashMap<usize, FlinkFacts> = futures::stream::iter(
-            absent.map(|(i, id)| async move { (*i, self.flink.job(id).await) }),
-        )
-        .buffer_unordered(self.settings.concurrency.max(1))
-        .collect()
+            (cluster, overview)
+        }))
         .await;
+        cache.overviews.extend(fresh);
+        let mut absent = Vec::new();
         for (i, id) in follow {
-            let f = looked_up
-                .remove(i)
-                .or_else(|| overview.get(id).cloned().map(FlinkFacts::Found))
-                .unwrap_or(FlinkFacts::Missing);
-            observed[*i].flink = Some(f);
+            if let Some(why) = cache.duplicates.get(&records[*i].job_id) {
+                observed[*i].flink = Some(FlinkFacts::Unavailable(why.clone()));
+                continue;
+            }
+            observed[*i].flink = match &cache.overviews[&cluster_of(*i)] {
+                Err(e) => Some(FlinkFacts::Unavailable(e.clone())),
+                Ok(overview) => match overview.get(id) {
+                    Some(job) => Some(FlinkFacts::Found(job.clone())),
+                    None => {
+                        absent.push((*i, id));
+                        None
+                    }
+                },
+            };
+        }
+        let looked_up: Vec<(usize, FlinkFacts)> =
+            futures::stream::iter(absent.into_iter().map(|(i, id)| async move {
+                let facts = match self.flink.client(records[i].flink_cluster.as_deref()) {
+                    Ok(client) => client.job(id).await,
+                    Err(unknown) => FlinkFacts::Unavailable(unknown),
+                };
+                (i, facts)
+            }))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        for (i, f) in looked_up {
+            observed[i].flink = Some(f);
         }
     }
 
@@ -613,7 +807,14 @@ impl Syncer {
                 _ => None,
             };
             async move {
-                let mut facts = self.flink.health(id, known.as_ref()).await;
+                let mut facts = match self.flink.client(record.flink_cluster.as_deref()) {
+                    Ok(client) => client.health(id, known.as_ref()).await,
+                    Err(unknown) => HealthFacts {
+                        checkpoints: Err(unknown.clone()),
+                        restarts: Err(unknown),
+                        submitter_restarts: None,
+                    },
+                };
                 facts.submitter_restarts = submitter;
                 (i, facts)
             }
@@ -636,9 +837,13 @@ impl Syncer {
         let failing = follow
             .into_iter()
             .filter(|(i, _)| plan::needs_root_cause(&records[*i], observed[*i].flink.as_ref()));
-        let causes = futures::stream::iter(
-            failing.map(|(i, id)| async move { (i, self.flink.root_cause(&id).await) }),
-        )
+        let causes = futures::stream::iter(failing.map(|(i, id)| async move {
+            let cause = match self.flink.client(records[i].flink_cluster.as_deref()) {
+                Ok(client) => client.root_cause(&id).await.map_err(|e| e.detail()),
+                Err(unknown) => Err(unknown),
+            };
+            (i, cause)
+        }))
         .buffer_unordered(self.settings.concurrency.max(1))
         .collect::<Vec<_>>()
         .await;
@@ -647,13 +852,47 @@ impl Syncer {
                 job.root_cause = match cause {
                     Ok(c) => c,
                     Err(e) => Some(format!(
-                        "Flink reports the job FAILED (root cause unavailable: {})",
-                        e.detail()
+                        "Flink reports the job FAILED (root cause unavailable: {e})"
                     )),
                 };
             }
         }
     }
+}
+
+/// The JobIDs more than one of the records read claims: reported, and
+/// neither record follows the job (neither changes on the other's account).
+fn duplicates(records: &[Record], summary: &mut Summary) -> HashMap<String, String> {
+    let mut by_id: HashMap<&FlinkJobId, Vec<&str>> = HashMap::new();
+    for r in records {
+        if let Some(id) = &r.flink_job_id {
+            by_id.entry(id).or_default().push(&r.job_id);
+        }
+    }
+    let mut out = HashMap::new();
+    let mut found: Vec<DuplicateJobId> = by_id
+        .into_iter()
+        .filter(|(_, claimants)| claimants.len() > 1)
+        .map(|(id, claimants)| {
+            let mut job_ids: Vec<String> = claimants.iter().map(|j| j.to_string()).collect();
+            job_ids.sort();
+            tracing::warn!(flink_job_id = %id, job_ids = ?job_ids, "several records claim one JobID: none of them follows it");
+            for j in &job_ids {
+                let others: Vec<&str> = job_ids.iter().filter(|o| *o != j).map(String::as_str).collect();
+                out.insert(
+                    j.clone(),
+                    format!("JobID {id} is also claimed by record {}: not followed until one record lets it go", others.join(", ")),
+                );
+            }
+            DuplicateJobId {
+                flink_job_id: id.to_string(),
+                job_ids,
+            }
+        })
+        .collect();
+    found.sort_by(|a, b| a.flink_job_id.cmp(&b.flink_job_id));
+    summary.duplicate_job_ids = found;
+    out
 }
 
 /// Counts one decided record's health: whether it was looked at, whether
@@ -739,9 +978,12 @@ pub async fn handle(
 #[derive(Default)]
 struct ObserveCache {
     listed: HashMap<String, Result<HashMap<String, CondensedJob>, String>>,
-    overview: Option<Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
+    /// Each cluster's overview (`None`: the `FLINK_REST_URL` one).
+    overviews: HashMap<Option<String>, Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
     /// The running records this run's health budget picked.
     health_due: HashSet<String>,
+    /// Records whose JobID another record read claims too, with why.
+    duplicates: HashMap<String, String>,
 }
 
 /// Puts the records after `after` (in `_id` order) first, so a run resumes

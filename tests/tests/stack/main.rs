@@ -4,6 +4,7 @@
 //! and AWS SDK dependencies are linked once.
 
 mod cleanup;
+mod clusters;
 mod events;
 mod faults;
 mod health;

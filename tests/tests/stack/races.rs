@@ -123,7 +123,7 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
     // itself and a note of its own, before the run writes.
     let (records, _) = syncer
         .store()
-        .non_final_records(None)
+        .non_final_records(None, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let truth = rig

@@ -314,7 +314,7 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
     let (records, _) = s
         .syncer
         .store()
-        .non_final_records(None)
+        .non_final_records(None, None)
         .await
         .expect("read");
     let record = records.into_iter().next().expect("the record");
@@ -391,6 +391,7 @@ async fn dry_run_reports_changes_and_writes_nothing() {
         .sync_with(SyncRequest {
             job_ids: None,
             dry_run: true,
+            clusters: None,
         })
         .await;
     assert_eq!(summary.transitions.get("CREATED->FAILED"), Some(&1));
@@ -425,6 +426,7 @@ async fn a_dry_run_lists_at_most_a_hundred_records_and_counts_them_all() {
         .sync_with(SyncRequest {
             job_ids: None,
             dry_run: true,
+            clusters: None,
         })
         .await;
     assert_eq!(summary.records_changed, 105);
@@ -452,6 +454,7 @@ async fn job_ids_limit_the_run_to_those_records() {
         .sync_with(SyncRequest {
             job_ids: Some(vec!["a-1".into(), "zzz".into()]),
             dry_run: false,
+            clusters: None,
         })
         .await;
     assert_eq!(summary.records_checked, 1);
@@ -465,6 +468,7 @@ async fn job_ids_limit_the_run_to_those_records() {
         .sync_with(SyncRequest {
             job_ids: Some(vec!["a-1".into(), "zzz".into()]),
             dry_run: false,
+            clusters: None,
         })
         .await;
     assert_eq!(
