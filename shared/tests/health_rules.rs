@@ -437,6 +437,7 @@ fn a_health_error_stands_through_runs_that_do_not_look() {
         k8s: None,
         flink: Some(found("RUNNING")),
         health: None,
+        others: vec![],
     };
     let p = decide(&stored, &no_look, now(), &SyncRules::default());
     assert!(
@@ -576,6 +577,7 @@ fn observed(state: &str, health: HealthFacts) -> Observed {
         k8s: None,
         flink: Some(found(state)),
         health: Some(health),
+        others: vec![],
     }
 }
 

@@ -60,6 +60,7 @@ impl RecordBuilder {
 fn flink(state: &str, start: i64, end: i64) -> Observed {
     Observed {
         health: None,
+        others: vec![],
         k8s: None,
         flink: Some(FlinkFacts::Found(FlinkJob {
             name: String::new(),
@@ -76,6 +77,7 @@ fn flink(state: &str, start: i64, end: i64) -> Observed {
 fn k8s_job(job: JobFacts) -> Observed {
     Observed {
         health: None,
+        others: vec![],
         k8s: Some(K8sFacts::Job(job)),
         flink: None,
     }
@@ -398,6 +400,7 @@ fn missing_kubernetes_job_fails_only_after_the_grace_period() {
         .build();
     let o = Observed {
         health: None,
+        others: vec![],
         k8s: Some(K8sFacts::NoJob),
         flink: None,
     };
@@ -427,6 +430,7 @@ fn string_submitted_at_counts_for_the_grace_period() {
         &r,
         &Observed {
             health: None,
+            others: vec![],
             k8s: Some(K8sFacts::NoJob),
             flink: None,
         },
@@ -453,6 +457,7 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
             &r,
             &Observed {
                 health: None,
+                others: vec![],
                 k8s: Some(k8s),
                 flink: None,
             },
@@ -478,6 +483,7 @@ fn flink_miss_counts_up_and_fails_only_at_the_threshold() {
         .build();
     let missing = Observed {
         health: None,
+        others: vec![],
         k8s: None,
         flink: Some(FlinkFacts::Missing),
     };
@@ -502,6 +508,7 @@ fn transport_errors_are_never_misses() {
         .build();
     let o = Observed {
         health: None,
+        others: vec![],
         k8s: None,
         flink: Some(FlinkFacts::Unavailable("HTTP 503".into())),
     };
@@ -558,6 +565,7 @@ fn nothing_new_means_no_write() {
         &same_error,
         &Observed {
             health: None,
+            others: vec![],
             k8s: None,
             flink: Some(FlinkFacts::Unavailable("x".into())),
         },
@@ -677,7 +685,7 @@ proptest! {
         let mut b = RecordBuilder::new().status(status).submitted_ago(Duration::seconds(ago)).set("flink_missing_count", misses);
         if has_id { b = b.flink_job_id(ID2); }
         let r = b.build();
-        let p = decide(&r, &Observed { k8s, flink, health: None }, now(), &SyncRules::default());
+        let p = decide(&r, &Observed { k8s, flink, health: None, others: vec![] }, now(), &SyncRules::default());
         if status.is_final() {
             prop_assert!(p.changes.is_empty(), "final record changed: {:?}", p);
         }
@@ -726,5 +734,96 @@ fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
     assert_eq!(
         filter_of(&set, &flink("FINISHED", 1_000, 2_000)),
         Some(Bson::String(id.to_string()))
+    );
+}
+
+fn found(state: &str, start: i64, end: i64) -> FlinkFacts {
+    FlinkFacts::Found(FlinkJob {
+        name: String::new(),
+        tasks: None,
+        last_modification_ms: -1,
+        state: state.into(),
+        start_ms: start,
+        end_ms: end,
+        root_cause: (state == "FAILED").then(|| "java.lang.ArithmeticException: / by zero".into()),
+    })
+}
+
+fn two_jobs(first: FlinkFacts, second: FlinkFacts) -> (Record, Observed) {
+    let r = RecordBuilder::new()
+        .status(Status::Running)
+        .flink_job_id(ID)
+        .set(
+            "flink_job_ids",
+            vec![Bson::String(ID.into()), Bson::String(ID2.into())],
+        )
+        .build();
+    let o = Observed {
+        k8s: None,
+        flink: Some(first),
+        health: None,
+        others: vec![(id(ID2), second)],
+    };
+    (r, o)
+}
+
+#[test]
+fn a_record_of_several_jobs_fails_when_any_fails_and_keeps_each_state() {
+    let (r, o) = two_jobs(
+        found("FINISHED", T0, T0 + 5_000),
+        found("FAILED", T0 + 1_000, T0 + 9_000),
+    );
+    let p = decide(&r, &o, now(), &SyncRules::default());
+    assert_eq!(p.transition().map(|t| t.1), Some(Status::Failed));
+    let states = p.changes.iter().find_map(|c| match c {
+        Change::FlinkJobsState(s) => Some(s.clone()),
+        _ => None,
+    });
+    let states = states.expect("each job's state kept");
+    assert_eq!(states.get(ID).map(String::as_str), Some("FINISHED"));
+    assert_eq!(states.get(ID2).map(String::as_str), Some("FAILED"));
+    assert!(
+        p.changes.contains(&Change::Duration(9.0)),
+        "times span the jobs: {:?}",
+        p.changes
+    );
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| matches!(c, Change::StatusReason(r) if r.contains("ArithmeticException")))
+    );
+}
+
+#[test]
+fn a_record_of_several_jobs_runs_while_any_runs_and_finishes_when_all_do() {
+    let (r, o) = two_jobs(found("FINISHED", T0, T0 + 5_000), found("RUNNING", T0, -1));
+    let p = decide(&r, &o, now(), &SyncRules::default());
+    assert_eq!(p.transition(), None, "still RUNNING: {:?}", p.changes);
+    let (r, o) = two_jobs(
+        found("FINISHED", T0, T0 + 5_000),
+        found("FINISHED", T0 + 1_000, T0 + 7_000),
+    );
+    let p = decide(&r, &o, now(), &SyncRules::default());
+    assert_eq!(p.transition().map(|t| t.1), Some(Status::Finished));
+    let (r, o) = two_jobs(
+        found("CANCELED", T0, T0 + 5_000),
+        found("FINISHED", T0, T0 + 7_000),
+    );
+    let p = decide(&r, &o, now(), &SyncRules::default());
+    assert_eq!(p.transition().map(|t| t.1), Some(Status::Cancelled));
+}
+
+#[test]
+fn a_job_of_several_without_an_answer_holds_the_record() {
+    let (r, o) = two_jobs(
+        found("FINISHED", T0, T0 + 5_000),
+        FlinkFacts::Unavailable("GET /jobs/x: HTTP 503".into()),
+    );
+    let p = decide(&r, &o, now(), &SyncRules::default());
+    assert_eq!(p.transition(), None);
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| matches!(c, Change::SyncError(Some(e)) if e.text.contains("HTTP 503")))
     );
 }

@@ -19,7 +19,7 @@ use crate::rules::model::{Record, Status, is_dns_subdomain, to_bson_date};
 use crate::rules::plan::{Change, Plan};
 
 /// Fields sync reads; everything else in a record is neither read nor written.
-const PROJECTION: [&str; 25] = [
+const PROJECTION: [&str; 27] = [
     "_id",
     "job_id",
     "status",
@@ -29,6 +29,8 @@ const PROJECTION: [&str; 25] = [
     "k8s_namespace",
     "flink_state",
     "flink_cluster",
+    "flink_job_ids",
+    "flink_jobs_state",
     "start_time",
     "end_time",
     "duration",
@@ -738,6 +740,13 @@ impl Update {
                 set.insert("flink_job_ids", all);
             }
             Change::FlinkState(s) => _ = set.insert("flink_state", s.as_str()),
+            Change::FlinkJobsState(states) => {
+                let states: Document = states
+                    .iter()
+                    .map(|(id, state)| (id.clone(), Bson::String(state.clone())))
+                    .collect();
+                set.insert("flink_jobs_state", states);
+            }
             Change::StartTime(t) => _ = set.insert("start_time", to_bson_date(*t)),
             Change::EndTime(t) => _ = set.insert("end_time", to_bson_date(*t)),
             Change::Duration(d) => _ = set.insert("duration", *d),

@@ -281,6 +281,11 @@ pub struct Record {
     pub k8s_namespace: Option<String>,
     /// `flink_state`: Flink's own word for the job's state.
     pub flink_state: Option<String>,
+    /// `flink_job_ids`: every JobID the pod log announced (the first is
+    /// `flink_job_id`); entries that are not JobIDs are dropped.
+    pub flink_job_ids: Vec<FlinkJobId>,
+    /// `flink_jobs_state`: each job's Flink state, for a record of several jobs.
+    pub flink_jobs_state: Option<Document>,
     /// `flink_cluster`: the named cluster (`FLINK_CLUSTERS`) the job runs
     /// on; `None` for the one `FLINK_REST_URL` names.
     pub flink_cluster: Option<String>,
@@ -378,6 +383,13 @@ impl Record {
             submitted_at: f.date("submitted_at")?,
             flink_state: f.string("flink_state")?,
             flink_cluster: f.string("flink_cluster")?,
+            flink_job_ids: doc
+                .get_array("flink_job_ids")
+                .into_iter()
+                .flatten()
+                .filter_map(|v| FlinkJobId::parse(v.as_str()?))
+                .collect(),
+            flink_jobs_state: doc.get_document("flink_jobs_state").ok().cloned(),
             start_time: f.date("start_time")?,
             end_time: f.date("end_time")?,
             duration: f.number("duration")?,

@@ -155,6 +155,8 @@ pub struct Observed {
     pub flink: Option<FlinkFacts>,
     /// A look at the job's health; `None` when not looked at this run.
     pub health: Option<HealthFacts>,
+    /// The other jobs of a record whose pod log announced several.
+    pub others: Vec<(FlinkJobId, FlinkFacts)>,
 }
 
 /// Which system a transition was learned from.
@@ -197,6 +199,8 @@ pub enum Change {
     },
     /// Flink's state word.
     FlinkState(String),
+    /// Each job's state, for a record of several jobs (`flink_jobs_state`).
+    FlinkJobsState(std::collections::BTreeMap<String, String>),
     /// When Flink started the job.
     StartTime(DateTime<Utc>),
     /// When it ended.
@@ -294,6 +298,7 @@ impl Plan {
                 }
                 Change::FlinkJobId { first, .. } => format!("JobID {first} found in the pod log"),
                 Change::FlinkState(state) => format!("Flink state {state}"),
+                Change::FlinkJobsState(states) => format!("{} jobs' states", states.len()),
                 Change::StartTime(_) => "start time".to_string(),
                 Change::EndTime(_) => "end time".to_string(),
                 Change::Duration(secs) => format!("duration {secs}s"),
@@ -360,6 +365,70 @@ pub fn flink_job_id_to_follow<'a>(
     })
 }
 
+/// The record's other JobIDs, beyond the one it follows first: the stored
+/// `flink_job_ids`, or those its pod log just announced.
+pub fn other_flink_job_ids(record: &Record, k8s: Option<&K8sFacts>) -> Vec<FlinkJobId> {
+    let announced: &[FlinkJobId] = match (&record.flink_job_id, k8s) {
+        (Some(_), _) => &record.flink_job_ids,
+        (
+            None,
+            Some(K8sFacts::Job(JobFacts {
+                log: LogFacts::Read { ids, .. },
+                ..
+            })),
+        ) => ids,
+        _ => &[],
+    };
+    let first = flink_job_id_to_follow(record, k8s);
+    announced
+        .iter()
+        .filter(|id| Some(*id) != first)
+        .cloned()
+        .collect()
+}
+
+/// Several jobs as one: FAILED if any failed, CANCELED if any was
+/// cancelled and none failed, FINISHED when all finished, else the first
+/// job's running or starting state; started at the earliest start, ended at
+/// the latest end once every job has ended.
+pub fn aggregate(jobs: &[&FlinkJob]) -> FlinkJob {
+    let status_of = |j: &&FlinkJob| status_for_flink_state(&j.state);
+    let any = |s: Status| jobs.iter().find(|j| status_of(j) == Some(s));
+    let all_final = jobs
+        .iter()
+        .all(|j| status_of(j).is_some_and(Status::is_final));
+    let lead = any(Status::Failed)
+        .or_else(|| any(Status::Cancelled))
+        .or_else(|| {
+            jobs.iter()
+                .find(|j| !status_of(j).is_some_and(Status::is_final))
+        })
+        .or_else(|| jobs.first())
+        .copied();
+    let starts = jobs.iter().map(|j| j.start_ms).filter(|t| *t > 0);
+    let ends = jobs.iter().map(|j| j.end_ms).filter(|t| *t > 0);
+    match lead {
+        None => FlinkJob {
+            state: "CREATED".into(),
+            start_ms: -1,
+            end_ms: -1,
+            root_cause: None,
+            tasks: None,
+            last_modification_ms: -1,
+            name: String::new(),
+        },
+        Some(lead) => FlinkJob {
+            start_ms: starts.min().unwrap_or(-1),
+            end_ms: if all_final {
+                ends.max().unwrap_or(-1)
+            } else {
+                -1
+            },
+            ..lead.clone()
+        },
+    }
+}
+
 /// Whether the run should fetch Flink's root cause for this record: only for
 /// a job Flink reports FAILED whose record is not FAILED yet, so a failed
 /// fleet costs one exceptions request per failure, once.
@@ -401,6 +470,10 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
             }
             Some(K8sFacts::Job(job)) => follow_flink = b.kubernetes_job(job, now),
         }
+    }
+    if follow_flink && !observed.others.is_empty() {
+        b.several_jobs(observed);
+        return b.finish();
     }
     if follow_flink {
         match &observed.flink {
@@ -578,6 +651,66 @@ impl Builder<'_> {
                 .unwrap_or_else(|| "Flink reports the job FAILED".to_string());
             self.reason(cause);
         }
+    }
+
+    /// A record whose pod log announced several jobs: each job's state is
+    /// kept, and the record's status is theirs together ([`aggregate`]). A
+    /// job with no trustworthy answer holds the record as it is.
+    fn several_jobs(&mut self, observed: &Observed) {
+        let first = flink_job_id_to_follow(self.record, observed.k8s.as_ref()).cloned();
+        let all: Vec<(Option<FlinkJobId>, Option<&FlinkFacts>)> =
+            std::iter::once((first, observed.flink.as_ref()))
+                .chain(
+                    observed
+                        .others
+                        .iter()
+                        .map(|(id, f)| (Some(id.clone()), Some(f))),
+                )
+                .collect();
+        let mut jobs = Vec::new();
+        let mut states = std::collections::BTreeMap::new();
+        for (id, facts) in &all {
+            let id = id.as_ref().map(ToString::to_string).unwrap_or_default();
+            match facts {
+                Some(FlinkFacts::Found(job)) => {
+                    states.insert(id, job.state.clone());
+                    jobs.push(job);
+                }
+                Some(FlinkFacts::Unavailable(e)) => {
+                    self.error = Some((System::Flink, format!("job {id}: {e}")));
+                    return;
+                }
+                Some(FlinkFacts::Missing) => {
+                    states.insert(id, "NOT_FOUND".to_string());
+                }
+                None => return,
+            }
+        }
+        let stored: Option<std::collections::BTreeMap<String, String>> =
+            self.record.flink_jobs_state.as_ref().map(|d| {
+                d.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            });
+        if stored.as_ref() != Some(&states) {
+            self.plan
+                .changes
+                .push(Change::FlinkJobsState(states.clone()));
+        }
+        if states.values().any(|s| s == "NOT_FOUND") {
+            // A job Flink does not know counts as a miss of the record.
+            let misses = self.record.flink_missing_count.saturating_add(1);
+            self.plan.changes.push(Change::MissingCount(misses));
+            if misses >= self.rules.missing_threshold {
+                self.fail(
+                    Source::Flink,
+                    format!("a job of this record is not found on Flink cluster ({misses} consecutive checks)"),
+                );
+            }
+            return;
+        }
+        let jobs: Vec<&FlinkJob> = jobs.into_iter().collect();
+        self.flink_job(&aggregate(&jobs));
     }
 
     /// The health look's changes: the verdict while the job runs, the

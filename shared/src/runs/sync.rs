@@ -629,9 +629,25 @@ impl Syncer {
                 plan::flink_job_id_to_follow(r, observed[i].k8s.as_ref()).map(|id| (i, id.clone()))
             })
             .collect();
+        let others: Vec<(usize, FlinkJobId)> = records
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                plan::other_flink_job_ids(r, observed[i].k8s.as_ref())
+                    .into_iter()
+                    .map(move |id| (i, id))
+            })
+            .collect();
         if !follow.is_empty() {
-            self.observe_flink(records, &follow, cache, &mut observed)
-                .await;
+            let asked: Vec<(usize, FlinkJobId)> = follow.iter().chain(&others).cloned().collect();
+            let facts = self.observe_flink(records, &asked, cache).await;
+            for ((i, id), f) in asked.into_iter().zip(facts) {
+                if follow.iter().any(|(j, first)| *j == i && *first == id) {
+                    observed[i].flink = Some(f);
+                } else {
+                    observed[i].others.push((id, f));
+                }
+            }
             self.observe_health(records, &follow, cache, &mut observed)
                 .await;
             self.add_root_causes(records, follow, &mut observed).await;
@@ -696,8 +712,7 @@ impl Syncer {
         records: &[Record],
         follow: &[(usize, FlinkJobId)],
         cache: &mut ObserveCache,
-        observed: &mut [Observed],
-    ) {
+    ) -> Vec<FlinkFacts> {
         let cluster_of = |i: usize| records[i].flink_cluster.clone();
         let missing: HashSet<Option<String>> = follow
             .iter()
@@ -716,37 +731,41 @@ impl Syncer {
         }))
         .await;
         cache.overviews.extend(fresh);
+        let mut out: Vec<Option<FlinkFacts>> = Vec::with_capacity(follow.len());
         let mut absent = Vec::new();
-        for (i, id) in follow {
+        for (n, (i, id)) in follow.iter().enumerate() {
             if let Some(why) = cache.duplicates.get(&records[*i].job_id) {
-                observed[*i].flink = Some(FlinkFacts::Unavailable(why.clone()));
+                out.push(Some(FlinkFacts::Unavailable(why.clone())));
                 continue;
             }
-            observed[*i].flink = match &cache.overviews[&cluster_of(*i)] {
+            out.push(match &cache.overviews[&cluster_of(*i)] {
                 Err(e) => Some(FlinkFacts::Unavailable(e.clone())),
                 Ok(overview) => match overview.get(id) {
                     Some(job) => Some(FlinkFacts::Found(job.clone())),
                     None => {
-                        absent.push((*i, id));
+                        absent.push((n, *i, id));
                         None
                     }
                 },
-            };
+            });
         }
         let looked_up: Vec<(usize, FlinkFacts)> =
-            futures::stream::iter(absent.into_iter().map(|(i, id)| async move {
+            futures::stream::iter(absent.into_iter().map(|(n, i, id)| async move {
                 let facts = match self.flink.client(records[i].flink_cluster.as_deref()) {
                     Ok(client) => client.job(id).await,
                     Err(unknown) => FlinkFacts::Unavailable(unknown),
                 };
-                (i, facts)
+                (n, facts)
             }))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        for (i, f) in looked_up {
-            observed[i].flink = Some(f);
+        for (n, f) in looked_up {
+            out[n] = Some(f);
         }
+        out.into_iter()
+            .map(|f| f.unwrap_or(FlinkFacts::Missing))
+            .collect()
     }
 
     /// A health look at each job that needs one: every job that has just
@@ -855,6 +874,28 @@ impl Syncer {
                         "Flink reports the job FAILED (root cause unavailable: {e})"
                     )),
                 };
+            }
+        }
+        // A record of several jobs: the root cause of its other failed jobs.
+        let mut other_failed = Vec::new();
+        for (i, o) in observed.iter().enumerate() {
+            for (n, (id, f)) in o.others.iter().enumerate() {
+                if plan::needs_root_cause(&records[i], Some(f)) {
+                    other_failed.push((i, n, id.clone()));
+                }
+            }
+        }
+        for (i, n, id) in other_failed {
+            let cause = match self.flink.client(records[i].flink_cluster.as_deref()) {
+                Ok(client) => client.root_cause(&id).await.map_err(|e| e.detail()),
+                Err(unknown) => Err(unknown),
+            };
+            if let Some((_, FlinkFacts::Found(job))) = observed[i].others.get_mut(n) {
+                job.root_cause = cause.unwrap_or_else(|e| {
+                    Some(format!(
+                        "Flink reports the job FAILED (root cause unavailable: {e})"
+                    ))
+                });
             }
         }
     }

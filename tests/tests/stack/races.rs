@@ -138,6 +138,7 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
         .unwrap_or_else(|| panic!("new-0 read"));
     let observed = flink_job_sync::rules::plan::Observed {
         health: None,
+        others: vec![],
         k8s: Some(flink_job_sync::rules::plan::K8sFacts::NoJob),
         flink: None,
     };

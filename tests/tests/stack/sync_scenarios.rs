@@ -322,6 +322,7 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
         &record,
         &flink_job_sync::rules::plan::Observed {
             health: None,
+            others: vec![],
             k8s: Some(flink_job_sync::rules::plan::K8sFacts::Job(
                 flink_job_sync::rules::plan::JobFacts {
                     complete: true,
@@ -525,5 +526,42 @@ async fn a_run_near_its_deadline_stops_between_chunks_and_the_next_resumes() {
             .await
             .expect("count"),
         2
+    );
+}
+
+#[tokio::test]
+async fn a_script_that_submitted_two_jobs_fails_when_one_fails_and_keeps_both_states() {
+    let s = real_flink().await;
+    let finished = finished_flink_job_id(&s.stack).await;
+    let failed = test_kit::scenario::submit_with_flink_cli(&s.stack, "fails_at_runtime.py");
+    test_kit::scenario::wait_for_flink_state(&s.stack, &failed, "FAILED").await;
+    s.insert(created("two-jobs", 1)).await;
+    let pod = s.k8s_job("two-jobs", JobState::Succeeded).await;
+    s.set_log(
+        &pod,
+        format!("{}{}", jobid_line(&finished), jobid_line(&failed)),
+    )
+    .await;
+    let summary = s.sync().await;
+    assert_eq!(
+        summary.transitions.get("CREATED->FAILED"),
+        Some(&1),
+        "{summary:?}"
+    );
+    let r = s.record("two-jobs").await;
+    assert_eq!(
+        r.get_str("flink_job_id").ok(),
+        Some(finished.as_str()),
+        "the first stays first"
+    );
+    let states = r
+        .get_document("flink_jobs_state")
+        .unwrap_or_else(|e| panic!("{e}: {r}"));
+    assert_eq!(states.get_str(&finished).ok(), Some("FINISHED"), "{r}");
+    assert_eq!(states.get_str(&failed).ok(), Some("FAILED"), "{r}");
+    assert!(
+        r.get_str("status_reason")
+            .is_ok_and(|x| !x.is_empty() && !x.contains("not found")),
+        "Flink's root cause of the failed job: {r}"
     );
 }
