@@ -512,12 +512,12 @@ impl Store {
         Ok(())
     }
 
-    /// Where to resume: the `_id` the latest full run stopped after, when that
-    /// run was cut short.
-    pub async fn resume_point(&self) -> Result<Option<Bson>, Error> {
+    /// Where to resume: the `_id` the latest run over `scope` (every record,
+    /// or some clusters' records) stopped after, when that run was cut short.
+    pub async fn resume_point(&self, scope: &str) -> Result<Option<Bson>, Error> {
         let latest = self
             .runs
-            .find_one(doc! {"scope": "all", "finished_at": {"$exists": true}})
+            .find_one(doc! {"scope": scope, "finished_at": {"$exists": true}})
             .sort(doc! {"started_at": -1})
             .await
             .map_err(Error::mongo("reading the runs"))?;

@@ -48,6 +48,22 @@ impl SyncRequest {
     /// The keys a manual sync payload may carry.
     pub const KEYS: [&str; 3] = ["job_ids", "dry_run", "clusters"];
 
+    /// What the run covers, as recorded in the runs collection: `all`,
+    /// `selected` (job_ids), or `clusters:<names>`, so runs scoped to
+    /// different clusters resume each where it stopped.
+    pub fn scope(&self) -> String {
+        match (&self.job_ids, &self.clusters) {
+            (Some(_), _) => "selected".to_string(),
+            (None, None) => "all".to_string(),
+            (None, Some(clusters)) => {
+                let mut names = clusters.clone();
+                names.sort();
+                names.dedup();
+                format!("clusters:{}", names.join(","))
+            }
+        }
+    }
+
     /// Reads a manual payload or an EventBridge scheduled event.
     pub fn from_payload(v: &serde_json::Value) -> Result<SyncRequest, Error> {
         let req: SyncRequest = crate::runs::payload::parse(v, &SyncRequest::KEYS)?;
@@ -216,7 +232,7 @@ impl Syncer {
                 .await?;
         }
         if req.job_ids.is_none()
-            && let Some(after) = self.store.resume_point().await?
+            && let Some(after) = self.store.resume_point(&req.scope()).await?
         {
             rotate_after(&mut records, &after);
         }
@@ -550,7 +566,7 @@ impl Syncer {
             let mut record = doc! {
                 "finished_at": to_bson_date(Utc::now()),
                 "state": if summary.complete { "complete" } else { "partial" },
-                "scope": if req.job_ids.is_some() { "selected" } else { "all" },
+                "scope": req.scope(),
                 "records_checked": summary.records_checked as i64,
                 "records_changed": summary.records_changed as i64,
                 "conflicts": summary.conflicts as i64,
@@ -1043,4 +1059,31 @@ pub fn stop_at(deadline_ms: u64) -> Option<std::time::Instant> {
     let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
     let remaining = deadline.duration_since(std::time::SystemTime::now()).ok()?;
     Some(std::time::Instant::now() + remaining.mul_f64(0.8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_scoped_to_clusters_keep_a_scope_of_their_own() {
+        let scoped = |c: &[&str]| SyncRequest {
+            clusters: Some(c.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        };
+        assert_eq!(SyncRequest::default().scope(), "all");
+        assert_eq!(
+            scoped(&["prod", "default", "prod"]).scope(),
+            "clusters:default,prod"
+        );
+        assert_eq!(
+            scoped(&["default", "prod"]).scope(),
+            scoped(&["prod", "default"]).scope()
+        );
+        let selected = SyncRequest {
+            job_ids: Some(vec!["a".into()]),
+            ..scoped(&["prod"])
+        };
+        assert_eq!(selected.scope(), "selected");
+    }
 }

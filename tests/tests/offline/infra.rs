@@ -81,7 +81,15 @@ fn sync_timeout_is_below_its_shortest_schedule_period_and_runs_alone() {
         timeout < 60,
         "sync may run every minute; its timeout is {timeout}s"
     );
-    assert_eq!(sync["ReservedConcurrentExecutions"].as_u64(), Some(1));
+    // One run at a time by default; one per cluster-scoped schedule.
+    assert_eq!(
+        sync["ReservedConcurrentExecutions"].as_str(),
+        Some("SyncConcurrency")
+    );
+    assert_eq!(
+        t["Parameters"]["SyncConcurrency"]["Default"].as_u64(),
+        Some(1)
+    );
     // Deployed on arm64; `Architecture=x86_64` builds and invokes locally.
     assert_eq!(
         t["Globals"]["Function"]["Architectures"][0].as_str(),
