@@ -237,7 +237,10 @@ impl Syncer {
             rotate_after(&mut records, &after);
         }
         let mut cache = ObserveCache {
-            health_due: health::due(&records, self.rules.health.budget),
+            // Twice the budget as candidates: a candidate whose job turns out
+            // to have ended is looked at anyway, outside the budget.
+            health_due: health::due(&records, self.rules.health.budget.saturating_mul(2)),
+            health_budget_left: self.rules.health.budget,
             duplicates: duplicates(&records, &mut summary),
             ..Default::default()
         };
@@ -795,16 +798,25 @@ impl Syncer {
         cache: &mut ObserveCache,
         observed: &mut [Observed],
     ) {
-        let looks: Vec<(usize, &FlinkJobId)> = follow
-            .iter()
-            .filter(|(i, _)| match &observed[*i].flink {
-                Some(FlinkFacts::Found(job)) => {
-                    health::needs_look(&records[*i], &job.state, &cache.health_due)
+        let mut looks: Vec<(usize, &FlinkJobId)> = Vec::new();
+        for (i, id) in follow {
+            let Some(FlinkFacts::Found(job)) = &observed[*i].flink else {
+                continue;
+            };
+            let record = &records[*i];
+            if !health::needs_look(record, &job.state, &cache.health_due) {
+                continue;
+            }
+            let ended = status_for_flink_state(&job.state).is_some_and(|s| s.is_final());
+            if !ended {
+                // A running job's look is the budget's.
+                if cache.health_budget_left == 0 {
+                    continue;
                 }
-                _ => false,
-            })
-            .map(|(i, id)| (*i, id))
-            .collect();
+                cache.health_budget_left -= 1;
+            }
+            looks.push((*i, id));
+        }
         if looks.is_empty() {
             return;
         }
@@ -1039,6 +1051,8 @@ struct ObserveCache {
     overviews: HashMap<Option<String>, Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
     /// The running records this run's health budget picked.
     health_due: HashSet<String>,
+    /// Running jobs the budget still allows this run.
+    health_budget_left: usize,
     /// Records whose JobID another record read claims too, with why.
     duplicates: HashMap<String, String>,
 }
