@@ -840,8 +840,11 @@ impl Syncer {
                 _ => None,
             })
             .max();
-        if let Some(wait) = settle {
+        // At most once a run: a fleet that ends jobs all the time must not
+        // wait in every chunk.
+        if let Some(wait) = settle.filter(|_| !cache.settled) {
             tokio::time::sleep(wait).await;
+            cache.settled = true;
         }
         let listed = &cache.listed;
         let facts = futures::stream::iter(looks.into_iter().map(|(i, id)| {
@@ -1053,6 +1056,8 @@ struct ObserveCache {
     health_due: HashSet<String>,
     /// Running jobs the budget still allows this run.
     health_budget_left: usize,
+    /// This run already waited for Flink's caches to settle.
+    settled: bool,
     /// Records whose JobID another record read claims too, with why.
     duplicates: HashMap<String, String>,
 }
