@@ -1,5 +1,8 @@
 //! `flink-job-stats`: the monitoring queries an operator runs against
-//! `flink_jobs` (not a Lambda function: a command for a terminal).
+//! `flink_jobs` (not a Lambda function: a command for a terminal): the status
+//! distribution, FINISHED durations and failure rate, then the degraded jobs
+//! with their reasons and the failed and cancelled jobs with their restart
+//! points (at most 100 rows each, with their totals).
 //!
 //! ```text
 //! flink-job-stats [--json] [--since 2026-11-01] [--until 2026-11-23T12:00:00Z]
