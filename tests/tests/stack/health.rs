@@ -55,6 +55,28 @@ async fn cancel(stack: &Stack, id: &str) {
     wait_for_flink_state(stack, id, "CANCELED").await;
 }
 
+/// `flink stop --savepointPath <dir>/sp`: the job ends FINISHED with a savepoint.
+async fn stop_with_savepoint(stack: &Stack, id: &str, dir: &Path) {
+    let target = format!("file://{}/sp", dir.display());
+    let flink = format!("{}/bin/flink", test_kit::stack::require("FLINK_HOME"));
+    let out = std::process::Command::new(flink)
+        .args([
+            "stop",
+            "-m",
+            &stack.flink_jobmanager,
+            "--savepointPath",
+            &target,
+            id,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("flink stop: {e}"));
+    assert!(
+        out.status.success(),
+        "flink stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `file:/dir/...` → `/dir/...`.
 fn local(path: &str) -> &Path {
     Path::new(path.trim_start_matches("file:"))
@@ -172,26 +194,7 @@ async fn a_job_stopped_with_a_savepoint_finishes_with_the_savepoint_as_restart_p
     checkpoints_completed(&stack, &id, 1).await;
     s.insert(submitted("ckpt-savepoint", &id)).await;
     s.sync().await;
-    let target = format!("file://{}/sp", dir.path().display());
-    let out = std::process::Command::new(format!(
-        "{}/bin/flink",
-        test_kit::stack::require("FLINK_HOME")
-    ))
-    .args([
-        "stop",
-        "-m",
-        &stack.flink_jobmanager,
-        "--savepointPath",
-        &target,
-        &id,
-    ])
-    .output()
-    .unwrap_or_else(|e| panic!("flink stop: {e}"));
-    assert!(
-        out.status.success(),
-        "flink stop: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_with_savepoint(&stack, &id, dir.path()).await;
     wait_for_flink_state(&stack, &id, "FINISHED").await;
     s.sync().await;
     let r = s.record("ckpt-savepoint").await;
@@ -286,26 +289,7 @@ async fn a_finished_job_the_jobmanager_forgot_gets_its_restart_point_from_the_hi
     )
     .await;
     checkpoints_completed(&stack, &id, 1).await;
-    let target = format!("file://{}/sp", dir.path().display());
-    let out = std::process::Command::new(format!(
-        "{}/bin/flink",
-        test_kit::stack::require("FLINK_HOME")
-    ))
-    .args([
-        "stop",
-        "-m",
-        &stack.flink_jobmanager,
-        "--savepointPath",
-        &target,
-        &id,
-    ])
-    .output()
-    .unwrap_or_else(|e| panic!("flink stop: {e}"));
-    assert!(
-        out.status.success(),
-        "flink stop: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stop_with_savepoint(&stack, &id, dir.path()).await;
     let http = reqwest::Client::new();
     eventually(
         "the History Server has the job",
