@@ -3,7 +3,10 @@
 //! and (2) the floor, the bare minimal calls for the same changes; all on the
 //! same generated data, on the stack's MongoDB, an in-process Kubernetes API
 //! emulator and a fast in-process Flink REST stand-in that counts requests.
-//! Prints a table, or JSON with `--json`.
+//! The product runs three times on each fleet: its first run (no job ever
+//! looked at for health), the next run, and a later run once every running
+//! job has been looked at (its checkpoint config known), so the cost of the
+//! health looks shows per run. Prints a table, or JSON with `--json`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,14 +23,17 @@ use mongodb::event::command::CommandEvent;
 use serde_json::{Value, json};
 use test_kit::emulator::{self, EmulatorConfig, RunningEmulator};
 use test_kit::faultproxy::FaultProxy;
-use test_kit::flinkfake::{FakeJob, FlinkFake};
+use test_kit::flinkfake::{FakeJob, FlinkFake, HEALTH_ENDPOINTS};
 use test_kit::scenario::NS;
 
 const T0: i64 = 1_795_000_000_000;
 
+/// Every generated job checkpoints this often (retained on cancellation).
+const CHECKPOINT_INTERVAL_MS: u64 = 60_000;
+
 fn usage() -> ! {
     eprintln!(
-        "usage: scripts/bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--json]"
+        "usage: scripts/bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--health-budget N] [--json]"
     );
     std::process::exit(2)
 }
@@ -123,7 +129,8 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
 }
 
 /// Flink states: pending records' jobs RUNNING (a change once found), the
-/// changing share FINISHED, the rest RUNNING as recorded.
+/// changing share FINISHED, the rest RUNNING as recorded; every job
+/// checkpointing, so a health look reads checkpoints, config and restarts.
 fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, FakeJob> {
     let pending = (n as f64 * k.pending) as usize;
     let changing = (n as f64 * k.changing) as usize;
@@ -135,9 +142,26 @@ fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, FakeJob> {
             } else {
                 FakeJob::new("RUNNING", T0, -1)
             };
-            (jid(i), job)
+            (jid(i), job.checkpointing(CHECKPOINT_INTERVAL_MS))
         })
         .collect()
+}
+
+/// Every running record with a JobID as a health look leaves it, some time
+/// ago: healthy, checkpoint config known. What the records look like once
+/// every running job has had a look (after fleet / budget runs).
+async fn mark_all_looked_at(db: &mongodb::Database) {
+    let ago = to_bson_date(chrono::Utc::now() - chrono::Duration::minutes(10));
+    db.collection::<Document>("flink_jobs")
+        .update_many(
+            doc! {"status": "RUNNING", "flink_job_id": {"$ne": null}},
+            doc! {"$set": {"health": "HEALTHY", "health_reasons": [], "health_checked_at": ago,
+            "restarts": 0_i64, "checkpoint": {"completed": 0_i64, "failed": 0_i64,
+            "interval_ms": CHECKPOINT_INTERVAL_MS as i64,
+            "retention": flink_job_sync::rules::health::Retention::OnCancellation.as_str()}}},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("marking records looked at: {e}"));
 }
 
 async fn k8s_fleet(emu: &RunningEmulator, n: usize, k: Knobs) {
@@ -209,6 +233,15 @@ struct Measure {
     mongo_wait_ms: BTreeMap<String, u64>,
     peak_rss_mb: Option<f64>,
     records_changed: Option<u64>,
+    /// Of `flink_requests`, the health looks' (checkpoints, their config,
+    /// metrics), by endpoint.
+    health_requests: BTreeMap<String, u64>,
+    /// Jobs whose health the product looked at (`health_checked`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_looks: Option<u64>,
+    /// Health verdicts it changed (`health_changes`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_changes: Option<u64>,
     /// The product's own account of where its time went.
     #[serde(skip_serializing_if = "Option::is_none")]
     phases_ms: Option<Value>,
@@ -216,6 +249,8 @@ struct Measure {
 
 struct Bench {
     uri: String,
+    /// `HEALTH_BUDGET` for the product; `None`: its default.
+    health_budget: Option<usize>,
     flink: Arc<FlinkFake>,
     flink_url: String,
     emu: RunningEmulator,
@@ -247,10 +282,16 @@ impl Bench {
         changed: Option<u64>,
     ) -> Measure {
         let round_trips = mongo.commands.values().sum();
+        let flink_requests = self.flink.take_counts();
         Measure {
             variant,
             wall_ms: wall.as_secs_f64() * 1000.0,
-            flink_requests: self.flink.take_counts(),
+            health_requests: flink_requests
+                .iter()
+                .filter(|(k, _)| HEALTH_ENDPOINTS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            flink_requests,
             k8s_requests: self.emu.take_request_counts(),
             bytes_read: [
                 ("flink", self.flink_proxy.take_bytes_to_client()),
@@ -269,13 +310,15 @@ impl Bench {
                 .collect(),
             peak_rss_mb: rss,
             records_changed: changed,
+            health_looks: None,
+            health_changes: None,
             phases_ms: None,
         }
     }
 
     /// The product: the real `Syncer`, in a child process of its own so its
     /// peak RSS is its own.
-    fn product(&self, db: &str) -> Measure {
+    fn product(&self, db: &str, variant: &'static str) -> Measure {
         self.reset_counts();
         let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
         // BENCH_CHILD_WRAP runs the child under a profiler, e.g. "heaptrack -o /tmp/ht".
@@ -290,6 +333,9 @@ impl Bench {
             }
             None => std::process::Command::new(&exe),
         };
+        if let Some(b) = self.health_budget {
+            cmd.env("HEALTH_BUDGET", b.to_string());
+        }
         let out = cmd
             .arg("--child-sync")
             .env("MONGODB_URI", &self.uri)
@@ -315,13 +361,15 @@ impl Bench {
         let mongo: MongoTally =
             serde_json::from_value(v["bench"]["mongo"].clone()).unwrap_or_default();
         let mut m = self.measure(
-            "sync (product)",
+            variant,
             Duration::from_secs_f64(v["bench"]["wall_ms"].as_f64().unwrap_or(0.0) / 1000.0),
             mongo,
             v["bench"]["peak_rss_mb"].as_f64(),
             v["bench"]["records_changed"].as_u64(),
         );
         m.phases_ms = Some(v["bench"]["phases_ms"].clone());
+        m.health_looks = v["bench"]["health_checked"].as_u64();
+        m.health_changes = v["bench"]["health_changes"].as_u64();
         m
     }
 
@@ -571,7 +619,8 @@ async fn child_sync() {
     println!(
         "{}",
         json!({"bench": {"wall_ms": wall.as_secs_f64() * 1000.0, "mongo": mongo, "peak_rss_mb": peak_rss_mb(),
-            "records_changed": summary.records_changed, "phases_ms": summary.phases_ms}})
+            "records_changed": summary.records_changed, "phases_ms": summary.phases_ms,
+            "health_checked": summary.health_checked, "health_changes": summary.health_changes}})
     );
 }
 
@@ -627,6 +676,7 @@ async fn main() {
         pending: 0.05,
     };
     let mut baseline_max = 10_000usize;
+    let mut health_budget = None;
     let mut as_json = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -641,6 +691,7 @@ async fn main() {
             "--changing" => knobs.changing = val().parse().unwrap_or_else(|_| usage()),
             "--pending" => knobs.pending = val().parse().unwrap_or_else(|_| usage()),
             "--baseline-max" => baseline_max = val().parse().unwrap_or_else(|_| usage()),
+            "--health-budget" => health_budget = Some(val().parse().unwrap_or_else(|_| usage())),
             "--json" => as_json = true,
             _ => usage(),
         }
@@ -670,6 +721,7 @@ async fn main() {
         let kube = kube::Client::try_from(kc).unwrap_or_else(|e| panic!("{e}"));
         let bench = Bench {
             uri: uri.clone(),
+            health_budget,
             flink,
             flink_url: flink_url.clone(),
             emu,
@@ -684,8 +736,13 @@ async fn main() {
         let db = client.database(&db_name);
         eprintln!("bench: {n} records: seeding");
         seed(&db, n, knobs).await;
-        eprintln!("bench: {n} records: sync");
-        let product = bench.product(&db_name);
+        eprintln!("bench: {n} records: sync, first run");
+        let product = bench.product(&db_name, "sync (product)");
+        eprintln!("bench: {n} records: sync, next run");
+        let next = bench.product(&db_name, "sync, next run");
+        mark_all_looked_at(&db).await;
+        eprintln!("bench: {n} records: sync, later run (all looked at)");
+        let later = bench.product(&db_name, "sync, later run");
         seed(&db, n, knobs).await;
         eprintln!("bench: {n} records: floor");
         let floor = bench.floor(&db_name).await;
@@ -698,12 +755,13 @@ async fn main() {
         };
         let _ = db.drop().await;
         let ratio = |a: f64, b: f64| if b > 0.0 { Some(a / b) } else { None };
-        let runs: Vec<Measure> = [product.clone(), floor.clone()]
+        let runs: Vec<Measure> = [product.clone(), next, later, floor.clone()]
             .into_iter()
             .chain(baseline.clone())
             .collect();
         report.push(json!({
             "records": n, "changing": knobs.changing, "pending": knobs.pending,
+            "health_budget": health_budget.map_or(json!("default (200)"), |b| json!(b)),
             "runs": runs,
             "product_over_floor": ratio(product.wall_ms, floor.wall_ms),
             "baseline_over_product": baseline.as_ref().and_then(|b| ratio(b.wall_ms, product.wall_ms)),
@@ -747,13 +805,23 @@ fn total(v: &Value) -> u64 {
 fn print_table(out: &Value) {
     println!("machine: {}", out["machine"].as_str().unwrap_or_default());
     println!(
-        "{:>7}  {:<26} {:>10} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8}",
-        "records", "variant", "wall ms", "flink", "k8s", "mongo", "read KiB", "rss MB", "changed"
+        "{:>7}  {:<26} {:>10} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8} {:>6} {:>7}",
+        "records",
+        "variant",
+        "wall ms",
+        "flink",
+        "k8s",
+        "mongo",
+        "read KiB",
+        "rss MB",
+        "changed",
+        "looks",
+        "health"
     );
     for s in out["scenarios"].as_array().into_iter().flatten() {
         for r in s["runs"].as_array().into_iter().flatten() {
             println!(
-                "{:>7}  {:<26} {:>10.1} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8}",
+                "{:>7}  {:<26} {:>10.1} {:>7} {:>6} {:>7} {:>9} {:>8} {:>8} {:>6} {:>7}",
                 s["records"].as_u64().unwrap_or(0),
                 r["variant"].as_str().unwrap_or_default(),
                 r["wall_ms"].as_f64().unwrap_or(0.0),
@@ -765,10 +833,30 @@ fn print_table(out: &Value) {
                     .as_f64()
                     .map_or("-".to_string(), |m| format!("{m:.1}")),
                 r["records_changed"].as_u64().unwrap_or(0),
+                r["health_looks"]
+                    .as_u64()
+                    .map_or("-".to_string(), |n| n.to_string()),
+                total(&r["health_requests"]),
             );
             if let Some(p) = r["phases_ms"].as_object() {
                 let parts: Vec<String> = p.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 println!("{:>9}{:<26} ms: {}", "", "  phases", parts.join(", "));
+            }
+            if let Some(looks) = r["health_looks"].as_u64() {
+                let by_endpoint: Vec<String> = HEALTH_ENDPOINTS
+                    .iter()
+                    .map(|e| {
+                        let short = e.trim_start_matches("GET /jobs/{id}/");
+                        format!("{short} {}", r["health_requests"][*e].as_u64().unwrap_or(0))
+                    })
+                    .collect();
+                println!(
+                    "{:>9}{:<26}    : {looks} looks, {} changed; requests: {}",
+                    "",
+                    "  health",
+                    r["health_changes"].as_u64().unwrap_or(0),
+                    by_endpoint.join(", ")
+                );
             }
         }
         println!(
