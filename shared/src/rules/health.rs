@@ -471,20 +471,12 @@ pub fn settle_wait(end_ms: i64, now: DateTime<Utc>) -> Option<std::time::Duratio
 /// The checkpoint config a record already holds, so it is not asked again.
 pub fn stored_config(record: &Record) -> Option<Checkpoints> {
     let c = record.checkpoint.as_ref()?;
-    let interval = whole(c.get("interval_ms"))?;
+    let interval = crate::rules::model::whole(c.get("interval_ms"))?;
     Some(Checkpoints {
         interval_ms: Some(interval),
         retention: c.get_str("retention").ok().and_then(Retention::parse),
         ..Default::default()
     })
-}
-
-fn whole(v: Option<&Bson>) -> Option<u64> {
-    match v? {
-        Bson::Int32(i) => u64::try_from(*i).ok(),
-        Bson::Int64(i) => u64::try_from(*i).ok(),
-        _ => None,
-    }
 }
 
 /// Where a job that just ended can resume: the newer of its last savepoint

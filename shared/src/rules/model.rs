@@ -617,7 +617,7 @@ fn display_id(id: &Bson) -> String {
 }
 
 /// A non-negative whole number, however MongoDB stored it.
-fn whole(v: Option<&Bson>) -> Option<u64> {
+pub fn whole(v: Option<&Bson>) -> Option<u64> {
     match v? {
         Bson::Int32(i) => u64::try_from(*i).ok(),
         Bson::Int64(i) => u64::try_from(*i).ok(),
