@@ -342,6 +342,17 @@ pub async fn submit_streaming_with_options(
 /// Runs `flink run -m <jobmanager> -d -py tests/jobs/<script>` and returns the
 /// JobID it prints.
 pub fn submit_with_flink_cli(stack: &Stack, script: &str) -> String {
+    let text = run_flink_cli(stack, script);
+    flink_job_sync::rules::podlog::submitted_job_ids(text.as_bytes())
+        .first()
+        .map(|i| i.to_string())
+        .unwrap_or_else(|| panic!("flink run printed no JobID:\n{text}"))
+}
+
+/// `flink run -m <jobmanager> -d -py tests/jobs/<script>`: its whole output
+/// (stdout, then stderr), as a submitting pod's log would hold it. Panics
+/// when the command fails.
+pub fn run_flink_cli(stack: &Stack, script: &str) -> String {
     let flink_home = crate::stack::require("FLINK_HOME");
     let script = crate::lambda::workspace_root()
         .join("tests/jobs")
@@ -354,15 +365,12 @@ pub fn submit_with_flink_cli(stack: &Stack, script: &str) -> String {
         .unwrap_or_else(|e| panic!("running flink run: {e}"));
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    flink_job_sync::rules::podlog::submitted_job_ids(text.as_bytes())
-        .first()
-        .map(|i| i.to_string())
-        .unwrap_or_else(|| {
-            panic!(
-                "flink run printed no JobID (exit {:?}):\n{text}",
-                out.status.code()
-            )
-        })
+    assert!(
+        out.status.success(),
+        "flink run -py {script} failed (exit {:?}):\n{text}",
+        out.status.code()
+    );
+    text
 }
 
 /// A Flink REST stand-in that misbehaves as told, for the faults the real

@@ -532,16 +532,22 @@ async fn a_run_near_its_deadline_stops_between_chunks_and_the_next_resumes() {
 #[tokio::test]
 async fn a_script_that_submitted_two_jobs_fails_when_one_fails_and_keeps_both_states() {
     let s = real_flink().await;
-    let finished = finished_flink_job_id(&s.stack).await;
-    let failed = test_kit::scenario::submit_with_flink_cli(&s.stack, "fails_at_runtime.py");
-    test_kit::scenario::wait_for_flink_state(&s.stack, &failed, "FAILED").await;
+    // The real script's output: two "Job has been submitted" lines.
+    let log = test_kit::scenario::run_flink_cli(&s.stack, "two_jobs.py");
+    let ids: Vec<String> = flink_job_sync::rules::podlog::submitted_job_ids(log.as_bytes())
+        .iter()
+        .map(|i| i.to_string())
+        .collect();
+    let [finished, failed] = ids.as_slice() else {
+        panic!("two_jobs.py submits two jobs; its output names {ids:?}:\n{log}")
+    };
+    let a = test_kit::scenario::wait_for_flink_state(&s.stack, finished, "FINISHED").await;
+    let b = test_kit::scenario::wait_for_flink_state(&s.stack, failed, "FAILED").await;
+    let millis =
+        |v: &serde_json::Value, k: &str| v[k].as_i64().unwrap_or_else(|| panic!("{k}: {v}"));
     s.insert(created("two-jobs", 1)).await;
     let pod = s.k8s_job("two-jobs", JobState::Succeeded).await;
-    s.set_log(
-        &pod,
-        format!("{}{}", jobid_line(&finished), jobid_line(&failed)),
-    )
-    .await;
+    s.set_log(&pod, log.clone()).await;
     let summary = s.sync().await;
     assert_eq!(
         summary.transitions.get("CREATED->FAILED"),
@@ -552,16 +558,29 @@ async fn a_script_that_submitted_two_jobs_fails_when_one_fails_and_keeps_both_st
     assert_eq!(
         r.get_str("flink_job_id").ok(),
         Some(finished.as_str()),
-        "the first stays first"
+        "the first submitted stays first"
     );
     let states = r
         .get_document("flink_jobs_state")
         .unwrap_or_else(|e| panic!("{e}: {r}"));
-    assert_eq!(states.get_str(&finished).ok(), Some("FINISHED"), "{r}");
-    assert_eq!(states.get_str(&failed).ok(), Some("FAILED"), "{r}");
+    assert_eq!(states.get_str(finished).ok(), Some("FINISHED"), "{r}");
+    assert_eq!(states.get_str(failed).ok(), Some("FAILED"), "{r}");
     assert!(
         r.get_str("status_reason")
             .is_ok_and(|x| !x.is_empty() && !x.contains("not found")),
         "Flink's root cause of the failed job: {r}"
+    );
+    let date = |k: &str| {
+        r.get_datetime(k)
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_else(|e| panic!("{k}: {e}: {r}"))
+    };
+    assert_eq!(
+        (date("start_time"), date("end_time")),
+        (
+            millis(&a, "start-time").min(millis(&b, "start-time")),
+            millis(&a, "end-time").max(millis(&b, "end-time"))
+        ),
+        "the times span both jobs"
     );
 }
