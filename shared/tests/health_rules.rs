@@ -692,6 +692,17 @@ fn garbled_health_answers_change_no_status_and_corrupt_nothing() {
 }
 
 #[test]
+fn the_budget_goes_to_jobs_flink_shows_running_not_to_jobs_that_just_ended() {
+    let mk = |job_id: &str| {
+        let d = doc! {"_id": job_id, "job_id": job_id, "status": "RUNNING", "flink_job_id": ID};
+        Record::from_document(&d).expect("parses")
+    };
+    let records = vec![mk("ended-a"), mk("ended-b"), mk("running")];
+    let picked = due(&records, 2, |r| r.job_id == "running");
+    assert_eq!(picked, ["running".to_string()].into_iter().collect());
+}
+
+#[test]
 fn the_budget_picks_never_checked_then_oldest_checked_running_jobs() {
     let at =
         |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
@@ -708,12 +719,12 @@ fn the_budget_picks_never_checked_then_oldest_checked_running_jobs() {
         mk("never", "RUNNING", None),
         mk("final", "FINISHED", None),
     ];
-    let picked = due(&records, 2);
+    let picked = due(&records, 2, |_| true);
     assert_eq!(
         picked,
         ["never", "old"].iter().map(|s| s.to_string()).collect()
     );
-    assert!(due(&records, 0).is_empty());
+    assert!(due(&records, 0, |_| true).is_empty());
     assert_eq!(
         FlinkJobId::parse(ID).map(|i| i.to_string()),
         Some(ID.to_string())

@@ -433,10 +433,13 @@ fn checkpoints_failing(
 
 /// The records with a running (or starting) job that one run looks at,
 /// within `budget`: those never looked at first, then the longest unchecked.
-pub fn due(records: &[Record], budget: usize) -> HashSet<String> {
+/// `runs` says whether Flink shows the record's job not ended: a job that
+/// has just ended is looked at anyway, outside the budget, so the budget's
+/// picks are spent on jobs still running.
+pub fn due(records: &[Record], budget: usize, runs: impl Fn(&Record) -> bool) -> HashSet<String> {
     let mut running: Vec<&Record> = records
         .iter()
-        .filter(|r| !r.status.is_final() && r.flink_job_id.is_some())
+        .filter(|r| !r.status.is_final() && r.flink_job_id.is_some() && runs(r))
         .collect();
     running.sort_by_key(|r| r.health_checked_at);
     running

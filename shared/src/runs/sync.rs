@@ -237,13 +237,27 @@ impl Syncer {
             rotate_after(&mut records, &after);
         }
         let mut cache = ObserveCache {
-            // Twice the budget as candidates: a candidate whose job turns out
-            // to have ended is looked at anyway, outside the budget.
-            health_due: health::due(&records, self.rules.health.budget.saturating_mul(2)),
             health_budget_left: self.rules.health.budget,
             duplicates: duplicates(&records, &mut summary),
             ..Default::default()
         };
+        // The budget goes to jobs the overviews show running: a job that
+        // just ended is looked at anyway, outside the budget.
+        let clusters = records
+            .iter()
+            .filter(|r| r.flink_job_id.is_some())
+            .map(|r| r.flink_cluster.clone());
+        self.fetch_overviews(clusters, &mut cache).await;
+        cache.health_due = health::due(&records, self.rules.health.budget, |r| {
+            cache.shows_running(r)
+        });
+        // The JobIDs the records read claim: most of what the clusters run,
+        // so the untracked query need only ask about the rest.
+        let claimed_here: HashSet<&str> = records
+            .iter()
+            .flat_map(|r| r.flink_job_id.iter().chain(&r.flink_job_ids))
+            .map(FlinkJobId::as_str)
+            .collect();
         let mut resume_after = None;
         let chunk_size = self.settings.chunk_size.max(1);
         for (i, chunk) in records.chunks(chunk_size).enumerate() {
@@ -261,7 +275,8 @@ impl Syncer {
                 .await?;
         }
         if req.job_ids.is_none() && resume_after.is_none() {
-            self.find_untracked(req, &mut cache, &mut summary).await?;
+            self.find_untracked(req, &claimed_here, &mut cache, &mut summary)
+                .await?;
         }
         self.finish(req, &run_id, clock, resume_after, summary)
             .await
@@ -269,10 +284,12 @@ impl Syncer {
 
     /// The jobs the clusters in scope run (not final) that no record
     /// claims: one overview per cluster (most already read) and one indexed
-    /// query. Each is announced once ("Flink Job Untracked") by real runs.
+    /// query about the jobs no record read this run (`claimed_here`)
+    /// claims. Each is announced once ("Flink Job Untracked") by real runs.
     async fn find_untracked(
         &self,
         req: &SyncRequest,
+        claimed_here: &HashSet<&str>,
         cache: &mut ObserveCache,
         summary: &mut Summary,
     ) -> Result<(), Error> {
@@ -290,20 +307,7 @@ impl Syncer {
                     .any(|s| *s == c.as_deref().unwrap_or(DEFAULT_CLUSTER)),
             })
             .collect();
-        let missing: Vec<Option<String>> = in_scope
-            .iter()
-            .filter(|c| !cache.overviews.contains_key(*c))
-            .cloned()
-            .collect();
-        let fresh = futures::future::join_all(missing.into_iter().map(|cluster| async move {
-            let overview = match self.flink.client(cluster.as_deref()) {
-                Ok(client) => client.overview().await.map_err(|e| e.detail()),
-                Err(unknown) => Err(unknown),
-            };
-            (cluster, overview)
-        }))
-        .await;
-        cache.overviews.extend(fresh);
+        self.fetch_overviews(in_scope.iter().cloned(), cache).await;
         let mut running = Vec::new();
         for cluster in &in_scope {
             let Some(Ok(overview)) = cache.overviews.get(cluster) else {
@@ -320,6 +324,10 @@ impl Syncer {
                 }
             }
         }
+        running.retain(|u| !claimed_here.contains(u.flink_job_id.as_str()));
+        // Final records, records out of scope and JobIDs found this run: a
+        // query about a handful of JobIDs rather than every running one
+        // (SecantusDB, for one, walks a long `$in` item by item).
         let ids: Vec<String> = running.iter().map(|u| u.flink_job_id.clone()).collect();
         let claimed = self.store.claimed_job_ids(&ids).await?;
         let mut untracked: Vec<Untracked> = running
@@ -722,20 +730,16 @@ impl Syncer {
         }
     }
 
-    /// The Flink facts of the JobIDs to follow: one overview per cluster
-    /// and run (the clusters fetched at once), then a lookup of each JobID
-    /// absent from its cluster's overview. A cluster that is down or
-    /// unknown touches only its own records.
-    async fn observe_flink(
+    /// Fetches, at once, the overview of each of `clusters` this run has
+    /// not read yet (`None`: the `FLINK_REST_URL` cluster). A cluster that is
+    /// down or unknown keeps its error, for its own records only.
+    async fn fetch_overviews(
         &self,
-        records: &[Record],
-        follow: &[(usize, FlinkJobId)],
+        clusters: impl IntoIterator<Item = Option<String>>,
         cache: &mut ObserveCache,
-    ) -> Vec<FlinkFacts> {
-        let cluster_of = |i: usize| records[i].flink_cluster.clone();
-        let missing: HashSet<Option<String>> = follow
-            .iter()
-            .map(|(i, _)| cluster_of(*i))
+    ) {
+        let missing: HashSet<Option<String>> = clusters
+            .into_iter()
             .filter(|c| !cache.overviews.contains_key(c))
             .collect();
         let fresh = futures::future::join_all(missing.into_iter().map(|cluster| async move {
@@ -750,6 +754,21 @@ impl Syncer {
         }))
         .await;
         cache.overviews.extend(fresh);
+    }
+
+    /// The Flink facts of the JobIDs to follow: one overview per cluster
+    /// and run (the clusters fetched at once), then a lookup of each JobID
+    /// absent from its cluster's overview. A cluster that is down or
+    /// unknown touches only its own records.
+    async fn observe_flink(
+        &self,
+        records: &[Record],
+        follow: &[(usize, FlinkJobId)],
+        cache: &mut ObserveCache,
+    ) -> Vec<FlinkFacts> {
+        let cluster_of = |i: usize| records[i].flink_cluster.clone();
+        self.fetch_overviews(follow.iter().map(|(i, _)| cluster_of(*i)), cache)
+            .await;
         let mut out: Vec<Option<FlinkFacts>> = Vec::with_capacity(follow.len());
         let mut absent = Vec::new();
         for (n, (i, id)) in follow.iter().enumerate() {
@@ -1060,6 +1079,21 @@ struct ObserveCache {
     settled: bool,
     /// Records whose JobID another record read claims too, with why.
     duplicates: HashMap<String, String>,
+}
+
+impl ObserveCache {
+    /// Whether the record's cluster overview shows its job not ended.
+    fn shows_running(&self, record: &Record) -> bool {
+        let Some(id) = &record.flink_job_id else {
+            return false;
+        };
+        match self.overviews.get(&record.flink_cluster) {
+            Some(Ok(overview)) => overview.get(id).is_some_and(|job| {
+                !status_for_flink_state(&job.state).is_some_and(|s| s.is_final())
+            }),
+            _ => false,
+        }
+    }
 }
 
 /// Puts the records after `after` (in `_id` order) first, so a run resumes
