@@ -179,12 +179,29 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
         "announced by the first run"
     );
     let published_first = first.events_published;
-    // Claimed now: no longer untracked, and never announced again.
+    // Claimed by a record the run reads: no longer untracked, and never
+    // announced again.
     s.insert(record("now-tracked", &id, None)).await;
     let second = s.sync().await;
     assert!(
         !second.untracked.iter().any(|u| u.flink_job_id == id),
         "{second:?}"
+    );
+    // Claimed by a final record only (a record closed by hand while its job
+    // runs on): still claimed, which the run learns from the store, not
+    // from the records it read.
+    s.db.collection::<Document>("flink_jobs")
+        .update_one(
+            doc! {"job_id": "now-tracked"},
+            doc! {"$set": {"status": "CANCELLED"}},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let third = s.sync().await;
+    assert_eq!(third.records_checked, 0, "{third:?}");
+    assert!(
+        !third.untracked.iter().any(|u| u.flink_job_id == id),
+        "{third:?}"
     );
     assert!(published_first >= 1);
     let cancel = reqwest::Client::new()
