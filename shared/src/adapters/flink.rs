@@ -133,6 +133,12 @@ pub struct FlinkClusters {
     named: BTreeMap<String, FlinkClient>,
 }
 
+impl From<FlinkClient> for FlinkClusters {
+    fn from(default: FlinkClient) -> Self {
+        FlinkClusters::single(default)
+    }
+}
+
 impl FlinkClusters {
     /// The clients the settings describe (sync needs at least one cluster).
     pub fn from_settings(settings: &FlinkSettings) -> Result<Self, Error> {

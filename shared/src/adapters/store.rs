@@ -358,25 +358,28 @@ impl Store {
     }
 
     /// Of these JobIDs, the ones some record claims (as `flink_job_id` or
-    /// among `flink_job_ids`), final records included: one indexed query.
+    /// among `flink_job_ids`), final records included: one query per field,
+    /// each on its index. (An `$or` of the two would be one query, but not
+    /// every server unions indexes for it: SecantusDB scans the collection,
+    /// 21 s at 10,000 records and 500 JobIDs against 0.3 s for the two.)
     pub async fn claimed_job_ids(&self, ids: &[String]) -> Result<HashSet<String>, Error> {
         const CONTEXT: &str = "reading which records claim the running jobs";
         let mut claimed = HashSet::new();
         for chunk in ids.chunks(10_000) {
-            let filter =
-                doc! {"$or": [{"flink_job_id": {"$in": chunk}}, {"flink_job_ids": {"$in": chunk}}]};
-            let cursor = self
-                .records
-                .find(filter)
-                .projection(doc! {"_id": 0, "flink_job_id": 1, "flink_job_ids": 1})
-                .await
-                .map_err(Error::mongo(CONTEXT))?;
-            each_doc(cursor, CONTEXT, |d| {
-                let all = d.get_array("flink_job_ids").into_iter().flatten();
-                let ids = d.get("flink_job_id").into_iter().chain(all);
-                claimed.extend(ids.filter_map(Bson::as_str).map(str::to_string));
-            })
-            .await?;
+            for field in ["flink_job_id", "flink_job_ids"] {
+                let cursor = self
+                    .records
+                    .find(doc! {field: {"$in": chunk}})
+                    .projection(doc! {"_id": 0, field: 1})
+                    .await
+                    .map_err(Error::mongo(CONTEXT))?;
+                each_doc(cursor, CONTEXT, |d| {
+                    let all = d.get_array("flink_job_ids").into_iter().flatten();
+                    let ids = d.get("flink_job_id").into_iter().chain(all);
+                    claimed.extend(ids.filter_map(Bson::as_str).map(str::to_string));
+                })
+                .await?;
+            }
         }
         Ok(claimed)
     }

@@ -119,18 +119,19 @@ pub struct Syncer {
 
 impl Syncer {
     /// A syncer over clients built elsewhere (tests point them at their own
-    /// servers); it publishes no events until [`Syncer::set_events`].
+    /// servers): one Flink client (the `FLINK_REST_URL` cluster) or every
+    /// cluster's. It publishes no events until [`Syncer::set_events`].
     pub fn new(
         store: Store,
         kube: Kubernetes,
-        flink: FlinkClient,
+        flink: impl Into<FlinkClusters>,
         settings: SyncSettings,
         rules: SyncRules,
     ) -> Syncer {
         Syncer {
             store,
             kube,
-            flink: FlinkClusters::single(flink),
+            flink: flink.into(),
             events: None,
             settings,
             rules,
@@ -283,9 +284,9 @@ impl Syncer {
     }
 
     /// The jobs the clusters in scope run (not final) that no record
-    /// claims: one overview per cluster (most already read) and one indexed
-    /// query about the jobs no record read this run (`claimed_here`)
-    /// claims. Each is announced once ("Flink Job Untracked") by real runs.
+    /// claims: one overview per cluster (most already read), then a query
+    /// (one per indexed field) about the jobs neither a record read this run
+    /// (`claimed_here`) nor a pod log read (`cache.learned`) claims. Each is announced once ("Flink Job Untracked") by real runs.
     async fn find_untracked(
         &self,
         req: &SyncRequest,
@@ -324,10 +325,13 @@ impl Syncer {
                 }
             }
         }
-        running.retain(|u| !claimed_here.contains(u.flink_job_id.as_str()));
-        // Final records, records out of scope and JobIDs found this run: a
-        // query about a handful of JobIDs rather than every running one
-        // (SecantusDB, for one, walks a long `$in` item by item).
+        running.retain(|u| {
+            !claimed_here.contains(u.flink_job_id.as_str())
+                && !cache.learned.contains(&u.flink_job_id)
+        });
+        // Left: jobs claimed by final records or records out of scope, and
+        // the untracked ones; a query about a handful of JobIDs rather than
+        // every running one.
         let ids: Vec<String> = running.iter().map(|u| u.flink_job_id.clone()).collect();
         let claimed = self.store.claimed_job_ids(&ids).await?;
         let mut untracked: Vec<Untracked> = running
@@ -667,9 +671,18 @@ impl Syncer {
             .collect();
         if !follow.is_empty() {
             let asked: Vec<(usize, FlinkJobId)> = follow.iter().chain(&others).cloned().collect();
+            // JobIDs just learned from pod logs: their records claim them
+            // once written, so they are not untracked.
+            cache.learned.extend(
+                asked
+                    .iter()
+                    .filter(|(i, _)| records[*i].flink_job_id.is_none())
+                    .map(|(_, id)| id.to_string()),
+            );
             let facts = self.observe_flink(records, &asked, cache).await;
-            for ((i, id), f) in asked.into_iter().zip(facts) {
-                if follow.iter().any(|(j, first)| *j == i && *first == id) {
+            // `asked` is the followed JobIDs, then the others.
+            for (n, ((i, id), f)) in asked.into_iter().zip(facts).enumerate() {
+                if n < follow.len() {
                     observed[i].flink = Some(f);
                 } else {
                     observed[i].others.push((id, f));
@@ -1079,6 +1092,8 @@ struct ObserveCache {
     settled: bool,
     /// Records whose JobID another record read claims too, with why.
     duplicates: HashMap<String, String>,
+    /// The JobIDs this run learned from pod logs.
+    learned: HashSet<String>,
 }
 
 impl ObserveCache {
