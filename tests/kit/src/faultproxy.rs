@@ -27,6 +27,12 @@ pub enum Fault {
     Reset,
     /// Forward, holding back each piece the server sends by this long.
     Delay(Duration),
+    /// Forward, each piece in either direction delivered this long after it
+    /// arrived: a network's one-way delay (the round trip is twice this).
+    /// Unlike [`Fault::Delay`], pieces in flight do not wait for each other
+    /// (a delay line, not a stall), and the delay is kept to about 0.1 ms,
+    /// finer than tokio's millisecond timer.
+    Latency(Duration),
     /// Forward, holding back what the server sends until the fault is set
     /// to something else: a run held at a chosen step for as long as a test
     /// needs, with no guess at how long that is.
@@ -225,7 +231,10 @@ async fn serve(client: TcpStream, fault: Fault, shared: Arc<Shared>) {
                 return reset(client);
             };
             let _ = server.set_nodelay(true);
-            forward(client, server, fault, shared).await;
+            match fault {
+                Fault::Latency(d) => forward_late(client, server, d, shared).await,
+                fault => forward(client, server, fault, shared).await,
+            }
         }
     }
 }
@@ -370,5 +379,126 @@ async fn forward(client: TcpStream, server: TcpStream, fault: Fault, shared: Arc
             let _ = downstream.await;
         }
         _ = &mut downstream => {}
+    }
+}
+
+/// [`Fault::Latency`]: both directions through a delay line.
+async fn forward_late(client: TcpStream, server: TcpStream, delay: Duration, shared: Arc<Shared>) {
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    // Each side ends on its own: what is in flight when one peer closes
+    // still reaches the other, as on a network.
+    tokio::join!(
+        delay_line(cr, sw, delay, |_| {}),
+        delay_line(sr, cw, delay, |n| {
+            shared
+                .bytes_to_client
+                .fetch_add(n as u64, Ordering::Relaxed);
+        })
+    );
+}
+
+/// Copies `from` to `to`, each piece written `delay` after it was read; the
+/// reading goes on while earlier pieces wait.
+async fn delay_line(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+    written: impl Fn(usize),
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(std::time::Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx
+                        .send((std::time::Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((due, piece)) = rx.recv().await {
+            wake_at(due).await;
+            if to.write_all(&piece).await.is_err() {
+                return;
+            }
+            written(piece.len());
+        }
+        let _ = to.shutdown().await;
+    };
+    // The reader ending (its side closed) still lets the pieces in flight
+    // arrive, as a network would deliver them.
+    tokio::join!(reader, writer);
+}
+
+/// Resolves at `due`, to about 0.1 ms: one timer thread for every proxy,
+/// since tokio's timer counts whole milliseconds.
+async fn wake_at(due: std::time::Instant) {
+    use std::sync::OnceLock;
+    type Waits = std::sync::mpsc::Sender<(std::time::Instant, tokio::sync::oneshot::Sender<()>)>;
+    static TIMER: OnceLock<Mutex<Waits>> = OnceLock::new();
+    if due <= std::time::Instant::now() {
+        return;
+    }
+    let timer = TIMER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("faultproxy-latency".into())
+            .spawn(move || timer_thread(rx))
+            .unwrap_or_else(|e| panic!("fault proxy: timer thread: {e}"));
+        Mutex::new(tx)
+    });
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    if lock(timer).send((due, tx)).is_ok() {
+        let _ = rx.await;
+    }
+}
+
+fn timer_thread(
+    waits: std::sync::mpsc::Receiver<(std::time::Instant, tokio::sync::oneshot::Sender<()>)>,
+) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut heap: BinaryHeap<Reverse<(std::time::Instant, u64)>> = BinaryHeap::new();
+    let mut wakers = std::collections::HashMap::new();
+    let mut seq = 0u64;
+    loop {
+        let next = match heap.peek() {
+            None => waits.recv().map_err(|_| ()),
+            Some(Reverse((due, _))) => {
+                let left = due.saturating_duration_since(std::time::Instant::now());
+                match waits.recv_timeout(left) {
+                    Ok(w) => Ok(w),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(()),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        };
+        match next {
+            Ok((due, waker)) => {
+                seq += 1;
+                heap.push(Reverse((due, seq)));
+                wakers.insert(seq, waker);
+            }
+            Err(()) if heap.is_empty() => return,
+            Err(()) => {}
+        }
+        let now = std::time::Instant::now();
+        while let Some(Reverse((due, n))) = heap.peek().copied() {
+            if due > now {
+                break;
+            }
+            heap.pop();
+            if let Some(w) = wakers.remove(&n) {
+                let _ = w.send(());
+            }
+        }
     }
 }

@@ -257,3 +257,29 @@ async fn mongodb_lost_in_the_middle_of_a_run_leaves_whole_records_and_recovers()
         o.assert_clean();
     }
 }
+
+#[tokio::test]
+async fn a_round_trip_on_every_connection_changes_nothing_but_time() {
+    // The benchmark's network delay (`scripts/bench --rtt-ms`): the delay
+    // line must deliver every byte, in order, both ways.
+    let rig = Rig::new().await;
+    let targets = [Target::Flink, Target::Kubernetes, Target::Mongo];
+    for t in targets {
+        rig.proxy(t)
+            .set(Fault::Latency(Duration::from_millis(2)))
+            .await;
+    }
+    let syncer = rig.syncer(&[]).await;
+    let mut outcome = Outcome::default();
+    rig.recover(&syncer, &mut outcome).await;
+    assert!(
+        outcome.problems.is_empty() && outcome.lost == 0 && outcome.duplicated == 0,
+        "{outcome:?}"
+    );
+    for t in targets {
+        assert!(
+            rig.proxy(t).connections() > 0,
+            "{t:?} was reached through the delayed proxy"
+        );
+    }
+}
