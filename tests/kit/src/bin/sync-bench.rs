@@ -22,7 +22,7 @@ use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use serde_json::{Value, json};
 use test_kit::emulator::{self, EmulatorConfig, RunningEmulator};
-use test_kit::faultproxy::FaultProxy;
+use test_kit::faultproxy::{Fault, FaultProxy};
 use test_kit::flinkfake::{FakeJob, FlinkFake, HEALTH_ENDPOINTS};
 use test_kit::scenario::NS;
 
@@ -33,7 +33,7 @@ const CHECKPOINT_INTERVAL_MS: u64 = 60_000;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: scripts/bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--baseline-max 10000] [--health-budget N] [--json]"
+        "usage: scripts/bench [--records 1000,10000] [--changing 0.10] [--pending 0.05] [--clusters 1] [--rtt-ms 0] [--baseline-max 10000] [--health-budget N] [--json]"
     );
     std::process::exit(2)
 }
@@ -42,6 +42,17 @@ fn usage() -> ! {
 struct Knobs {
     changing: f64,
     pending: f64,
+    /// Flink clusters the fleet is spread over (record `i` on cluster
+    /// `i % clusters`); with one, records name none (`FLINK_REST_URL`).
+    clusters: usize,
+    /// Round trip added to every exchange with MongoDB, Flink and
+    /// Kubernetes (half each way, by the fault proxies).
+    rtt: Duration,
+}
+
+/// The cluster record `i` names, if the fleet has several.
+fn cluster_of(i: usize, k: Knobs) -> Option<String> {
+    (k.clusters > 1).then(|| format!("c{}", i % k.clusters))
 }
 
 fn jid(i: usize) -> String {
@@ -96,12 +107,15 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
     let pending = (n as f64 * k.pending) as usize;
     let mut batch = Vec::with_capacity(1000);
     for i in 0..n {
-        let d = if i < pending {
+        let mut d = if i < pending {
             doc! {"job_id": job_name(i), "status": "CREATED", "flink_job_id": null, "submitted_at": to_bson_date(chrono::Utc::now())}
         } else {
             doc! {"job_id": job_name(i), "status": "RUNNING", "flink_job_id": jid(i), "flink_state": "RUNNING",
             "start_time": Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)), "submitted_at": to_bson_date(chrono::Utc::now())}
         };
+        if let Some(c) = cluster_of(i, k) {
+            d.insert("flink_cluster", c);
+        }
         batch.push(d);
         if batch.len() == 1000 {
             coll.insert_many(std::mem::take(&mut batch))
@@ -128,23 +142,23 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
         .unwrap_or_else(|e| panic!("indexes: {e}"));
 }
 
-/// Flink states: pending records' jobs RUNNING (a change once found), the
-/// changing share FINISHED, the rest RUNNING as recorded; every job
-/// checkpointing, so a health look reads checkpoints, config and restarts.
-fn flink_jobs(n: usize, k: Knobs) -> BTreeMap<String, FakeJob> {
+/// Flink states, per cluster: pending records' jobs RUNNING (a change once
+/// found), the changing share FINISHED, the rest RUNNING as recorded; every
+/// job checkpointing, so a health look reads checkpoints, config and restarts.
+fn flink_jobs(n: usize, k: Knobs) -> Vec<BTreeMap<String, FakeJob>> {
     let pending = (n as f64 * k.pending) as usize;
     let changing = (n as f64 * k.changing) as usize;
-    (0..n)
-        .map(|i| {
-            let finished = i >= pending && i < pending + changing;
-            let job = if finished {
-                FakeJob::new("FINISHED", T0, T0 + 60_000)
-            } else {
-                FakeJob::new("RUNNING", T0, -1)
-            };
-            (jid(i), job.checkpointing(CHECKPOINT_INTERVAL_MS))
-        })
-        .collect()
+    let mut clusters = vec![BTreeMap::new(); k.clusters.max(1)];
+    for i in 0..n {
+        let finished = i >= pending && i < pending + changing;
+        let job = if finished {
+            FakeJob::new("FINISHED", T0, T0 + 60_000)
+        } else {
+            FakeJob::new("RUNNING", T0, -1)
+        };
+        clusters[i % k.clusters.max(1)].insert(jid(i), job.checkpointing(CHECKPOINT_INTERVAL_MS));
+    }
+    clusters
 }
 
 /// Every running record with a JobID as a health look leaves it, some time
@@ -247,30 +261,68 @@ struct Measure {
     phases_ms: Option<Value>,
 }
 
+/// One Flink cluster of the fleet: its stand-in, behind a proxy.
+struct Cluster {
+    /// `None`: the `FLINK_REST_URL` cluster (a fleet of one cluster).
+    name: Option<String>,
+    fake: Arc<FlinkFake>,
+    proxy: FaultProxy,
+    url: String,
+}
+
 struct Bench {
+    /// MongoDB as every variant reaches it: through `mongo_proxy`.
     uri: String,
     /// `HEALTH_BUDGET` for the product; `None`: its default.
     health_budget: Option<usize>,
-    flink: Arc<FlinkFake>,
-    flink_url: String,
+    clusters: Vec<Cluster>,
     emu: RunningEmulator,
     kubeconfig: std::path::PathBuf,
     counts: Arc<MongoCounts>,
     client: mongodb::Client,
-    /// Pass-through proxies in front of the Flink stand-in and the emulator,
-    /// counting the bytes each variant reads.
-    flink_proxy: FaultProxy,
+    /// Pass-through proxies in front of the emulator and MongoDB (the Flink
+    /// stand-ins have theirs), counting the bytes each variant reads and
+    /// adding the round trip asked for.
     k8s_proxy: FaultProxy,
+    mongo_proxy: Arc<FaultProxy>,
     kube: kube::Client,
 }
 
 impl Bench {
     fn reset_counts(&self) {
-        self.flink.take_counts();
+        self.flink_counts();
+        self.flink_bytes();
         self.emu.take_request_counts();
         self.counts.take_all();
-        self.flink_proxy.take_bytes_to_client();
         self.k8s_proxy.take_bytes_to_client();
+        self.mongo_proxy.take_bytes_to_client();
+    }
+
+    /// Requests by endpoint over every cluster, since the last call.
+    fn flink_counts(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for c in &self.clusters {
+            for (k, v) in c.fake.take_counts() {
+                *all.entry(k).or_default() += v;
+            }
+        }
+        all
+    }
+
+    fn flink_bytes(&self) -> u64 {
+        self.clusters
+            .iter()
+            .map(|c| c.proxy.take_bytes_to_client())
+            .sum()
+    }
+
+    /// The base URL of the cluster record `r` names.
+    fn flink_url_of(&self, r: &Document) -> &str {
+        let name = r.get_str("flink_cluster").ok();
+        self.clusters
+            .iter()
+            .find(|c| c.name.as_deref() == name)
+            .map_or("http://unknown-cluster", |c| c.url.as_str())
     }
 
     fn measure(
@@ -282,7 +334,7 @@ impl Bench {
         changed: Option<u64>,
     ) -> Measure {
         let round_trips = mongo.commands.values().sum();
-        let flink_requests = self.flink.take_counts();
+        let flink_requests = self.flink_counts();
         Measure {
             variant,
             wall_ms: wall.as_secs_f64() * 1000.0,
@@ -294,7 +346,7 @@ impl Bench {
             flink_requests,
             k8s_requests: self.emu.take_request_counts(),
             bytes_read: [
-                ("flink", self.flink_proxy.take_bytes_to_client()),
+                ("flink", self.flink_bytes()),
                 ("kubernetes", self.k8s_proxy.take_bytes_to_client()),
                 ("mongodb", mongo.reply_bytes),
             ]
@@ -340,7 +392,7 @@ impl Bench {
             .arg("--child-sync")
             .env("MONGODB_URI", &self.uri)
             .env("MONGODB_DATABASE", db)
-            .env("FLINK_REST_URL", &self.flink_url)
+            .envs(self.flink_env())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("K8S_NAMESPACE", NS)
             .env("RUST_LOG", "warn")
@@ -371,6 +423,21 @@ impl Bench {
         m.health_looks = v["bench"]["health_checked"].as_u64();
         m.health_changes = v["bench"]["health_changes"].as_u64();
         m
+    }
+
+    /// How the product finds the clusters: `FLINK_REST_URL` for a fleet of
+    /// one, else `FLINK_CLUSTERS`.
+    fn flink_env(&self) -> Vec<(&'static str, String)> {
+        match self.clusters.as_slice() {
+            [one] if one.name.is_none() => vec![("FLINK_REST_URL", one.url.clone())],
+            all => {
+                let named: serde_json::Map<String, Value> = all
+                    .iter()
+                    .filter_map(|c| Some((c.name.clone()?, json!({"rest_url": c.url}))))
+                    .collect();
+                vec![("FLINK_CLUSTERS", Value::Object(named).to_string())]
+            }
+        }
     }
 
     /// The note's algorithm: per record, sequentially, one Flink GET and one
@@ -410,7 +477,7 @@ impl Bench {
                 }
             }
             let Some(id) = flink_id else { continue };
-            let body = get_json(&http, &format!("{}/jobs/{id}", self.flink_url)).await;
+            let body = get_json(&http, &format!("{}/jobs/{id}", self.flink_url_of(&r))).await;
             let state = body["state"].as_str().unwrap_or("RUNNING");
             let status = match state {
                 "FINISHED" => "FINISHED",
@@ -436,10 +503,14 @@ impl Bench {
         )
     }
 
-    /// The floor: one find, one overview, the unavoidable log reads, and the
-    /// same changes as the product's, written unconditionally in one `update`
-    /// command per 500.
-    async fn floor(&self, db_name: &str) -> Measure {
+    /// The floor: one find, one overview per cluster, the unavoidable log
+    /// reads, the same health looks (every job that just ended, and the
+    /// budget's running jobs; their three requests at once), and the same
+    /// changes as the product's, in one `update` command per 500. Written
+    /// unconditionally, or (`guarded`) under the product's conditions:
+    /// the record as read (`status`, `flink_job_id`, `revision`), with
+    /// `revision` bumped, which is what the store charges for safety.
+    async fn floor(&self, db_name: &str, guarded: bool) -> Measure {
         let db = self.client.database(db_name);
         let coll = db.collection::<Document>("flink_jobs");
         let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
@@ -448,14 +519,20 @@ impl Bench {
         let start = Instant::now();
         let records = non_final_docs(
             &coll,
-            Some(doc! {"job_id": 1, "status": 1, "flink_job_id": 1}),
+            Some(doc! {"job_id": 1, "status": 1, "flink_job_id": 1, "flink_cluster": 1, "revision": 1}),
         )
         .await;
-        let overview = get_json(&http, &format!("{}/jobs/overview", self.flink_url)).await;
-        let jobs: std::collections::HashMap<String, (String, i64, i64)> = overview["jobs"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        // One overview per cluster, at once (the generated JobIDs are unique
+        // across clusters).
+        let overviews = futures::future::join_all(self.clusters.iter().map(|c| {
+            let url = format!("{}/jobs/overview", c.url);
+            let http = &http;
+            async move { get_json(http, &url).await }
+        }))
+        .await;
+        let jobs: std::collections::HashMap<String, (String, i64, i64)> = overviews
+            .iter()
+            .flat_map(|o| o["jobs"].as_array().into_iter().flatten())
             .filter_map(|j| {
                 Some((
                     j["jid"].as_str()?.to_string(),
@@ -490,16 +567,75 @@ impl Bench {
         let history = |from: &str, to: &str| {
             doc! {"status_history": {"$each": [{"from": from, "to": to, "at": now.clone(), "source": "flink"}], "$slice": -50}}
         };
-        let mut statements: Vec<Document> = Vec::new();
+        // Health looks: the jobs that just ended, then the budget's share of
+        // the running ones.
+        let budget = self.health_budget.unwrap_or(200);
+        let mut looks: Vec<(&Document, &str)> = Vec::new();
+        let mut running_picked = 0;
         for r in &records {
-            if let Ok(id) = r.get_str("flink_job_id")
-                && let Some((state, start, end)) = jobs.get(id)
-                && state == "FINISHED"
-            {
-                statements.push(doc! {"q": {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)},
-                    "u": {"$set": {"status": "FINISHED", "flink_state": state, "end_time": date(*end),
-                        "duration": (end - start) as f64 / 1000.0, "last_synced_at": now.clone()},
-                        "$push": history("RUNNING", "FINISHED")}});
+            let Ok(id) = r.get_str("flink_job_id") else {
+                continue;
+            };
+            match jobs.get(id) {
+                Some((state, _, _)) if state == "FINISHED" => looks.push((r, id)),
+                Some(_) if running_picked < budget => {
+                    running_picked += 1;
+                    looks.push((r, id));
+                }
+                _ => {}
+            }
+        }
+        let health: std::collections::HashMap<String, Document> =
+            futures::stream::iter(looks.into_iter().map(|(r, id)| {
+                let base = self.flink_url_of(r).to_string();
+                let http = &http;
+                let now = now.clone();
+                async move { (id.to_string(), floor_look(http, &base, id, now).await) }
+            }))
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        let mut statements: Vec<Document> = Vec::new();
+        let mut push = |r: &Document, mut set: Document, push: Option<Document>| {
+            if let Some(h) = r.get_str("flink_job_id").ok().and_then(|id| health.get(id)) {
+                set.extend(h.clone());
+            }
+            let mut u = doc! {"$set": set};
+            if let Some(p) = push {
+                u.insert("$push", p);
+            }
+            let mut q = doc! {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)};
+            let mut statement = doc! {};
+            if guarded {
+                q.insert("status", r.get_str("status").unwrap_or_default());
+                q.insert(
+                    "flink_job_id",
+                    r.get("flink_job_id").cloned().unwrap_or(Bson::Null),
+                );
+                match r.get("revision") {
+                    Some(rev) => q.insert("revision", rev.clone()),
+                    None => q.insert("revision", doc! {"$exists": false}),
+                };
+                u.insert("$inc", doc! {"revision": 1_i64});
+                statement.insert("hint", doc! {"_id": 1});
+            }
+            statement.insert("q", q);
+            statement.insert("u", u);
+            statements.push(statement);
+        };
+        for r in &records {
+            let Ok(id) = r.get_str("flink_job_id") else {
+                continue;
+            };
+            match jobs.get(id) {
+                Some((state, start, end)) if state == "FINISHED" => push(
+                    r,
+                    doc! {"status": "FINISHED", "flink_state": state, "end_time": date(*end),
+                    "duration": (end - start) as f64 / 1000.0, "last_synced_at": now.clone()},
+                    Some(history("RUNNING", "FINISHED")),
+                ),
+                _ if health.contains_key(id) => push(r, doc! {}, None),
+                _ => {}
             }
         }
         for (r, log) in pending.iter().zip(&logs) {
@@ -512,10 +648,12 @@ impl Bench {
             let Some((state, start, _)) = jobs.get(&id) else {
                 continue;
             };
-            statements.push(doc! {"q": {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)},
-                "u": {"$set": {"status": "RUNNING", "flink_job_id": &id, "flink_job_ids": [&id],
-                    "flink_state": state, "start_time": date(*start), "last_synced_at": now.clone()},
-                    "$push": history("CREATED", "RUNNING")}});
+            push(
+                r,
+                doc! {"status": "RUNNING", "flink_job_id": &id, "flink_job_ids": [&id],
+                "flink_state": state, "start_time": date(*start), "last_synced_at": now.clone()},
+                Some(history("CREATED", "RUNNING")),
+            );
         }
         let changed = statements.len() as u64;
         for chunk in statements.chunks(500) {
@@ -527,13 +665,45 @@ impl Bench {
         }
         let wall = start.elapsed();
         self.measure(
-            "floor (minimal calls)",
+            if guarded {
+                "floor, product's guards"
+            } else {
+                "floor (minimal calls)"
+            },
             wall,
             self.counts.take_all(),
             None,
             Some(changed),
         )
     }
+}
+
+/// The floor's health look at one job: its checkpoints, their config and
+/// its restarts, asked at once; the fields a look sets.
+async fn floor_look(http: &reqwest::Client, base: &str, id: &str, now: Bson) -> Document {
+    let urls = [
+        format!("{base}/jobs/{id}/checkpoints"),
+        format!("{base}/jobs/{id}/checkpoints/config"),
+        format!("{base}/jobs/{id}/metrics?get=numRestarts"),
+    ];
+    let (checkpoints, config, metrics) = futures::join!(
+        get_json(http, &urls[0]),
+        get_json(http, &urls[1]),
+        get_json(http, &urls[2]),
+    );
+    let count = |v: &Value| v.as_i64().unwrap_or(0);
+    let latest = checkpoints["latest"]["completed"]["external_path"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let restarts = metrics[0]["value"]
+        .as_str()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    doc! {"health": "HEALTHY", "health_reasons": [], "health_checked_at": now, "restarts": restarts,
+    "checkpoint": {"completed": count(&checkpoints["counts"]["completed"]),
+        "failed": count(&checkpoints["counts"]["failed"]), "interval_ms": count(&config["interval"]),
+        "latest_path": &latest}, "restart_point": latest}
 }
 
 /// The log read both comparison algorithms make, with the product's limits.
@@ -597,12 +767,8 @@ async fn child_sync() {
     let kube = flink_job_sync::adapters::k8s::Kubernetes::connect(&cfg.kube)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let flink = flink_job_sync::adapters::flink::FlinkClient::new(
-        cfg.flink.rest_url().unwrap_or_else(|e| panic!("{e}")),
-        None,
-        cfg.flink.timeout,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let flink = flink_job_sync::adapters::flink::FlinkClusters::from_settings(&cfg.flink)
+        .unwrap_or_else(|e| panic!("{e}"));
     store
         .ensure_indexes()
         .await
@@ -674,6 +840,8 @@ async fn main() {
     let mut knobs = Knobs {
         changing: 0.10,
         pending: 0.05,
+        clusters: 1,
+        rtt: Duration::ZERO,
     };
     let mut baseline_max = 10_000usize;
     let mut health_budget = None;
@@ -691,20 +859,56 @@ async fn main() {
             "--changing" => knobs.changing = val().parse().unwrap_or_else(|_| usage()),
             "--pending" => knobs.pending = val().parse().unwrap_or_else(|_| usage()),
             "--baseline-max" => baseline_max = val().parse().unwrap_or_else(|_| usage()),
+            "--clusters" => knobs.clusters = val().parse().unwrap_or_else(|_| usage()),
+            "--rtt-ms" => {
+                knobs.rtt = Duration::from_secs_f64(
+                    val().parse::<f64>().unwrap_or_else(|_| usage()) / 1000.0,
+                )
+            }
             "--health-budget" => health_budget = Some(val().parse().unwrap_or_else(|_| usage())),
             "--json" => as_json = true,
             _ => usage(),
         }
     }
-    let uri = test_kit::stack::require("MONGODB_URI");
+    if knobs.clusters == 0 {
+        usage()
+    }
+    let direct_uri = test_kit::stack::require("MONGODB_URI");
+    // Seeding goes straight to MongoDB; every measured variant goes through
+    // the proxy (one server, so a direct connection: no discovery around it).
+    let seeder = mongodb::Client::with_uri_str(&direct_uri)
+        .await
+        .unwrap_or_else(|e| panic!("MONGODB_URI: {e}"));
+    let mongo_proxy = FaultProxy::in_front_of(&direct_uri).await;
+    let uri = {
+        let u = mongo_proxy.url_for(&direct_uri);
+        let sep = if u.contains('?') { '&' } else { '?' };
+        format!("{u}{sep}directConnection=true")
+    };
+    let latency = (!knobs.rtt.is_zero()).then(|| Fault::Latency(knobs.rtt / 2));
+    if let Some(l) = &latency {
+        mongo_proxy.set(l.clone()).await;
+    }
     let counts = Arc::new(MongoCounts::default());
     let client = mongo_client(&uri, counts.clone()).await;
+    let mongo_proxy = Arc::new(mongo_proxy);
     let mut report = Vec::new();
     for n in sizes {
-        let flink = FlinkFake::with_jobs(flink_jobs(n, knobs));
-        let flink_direct = flink.serve().await;
-        let flink_proxy = FaultProxy::in_front_of(&flink_direct).await;
-        let flink_url = flink_proxy.url_for(&flink_direct);
+        let mut clusters = Vec::new();
+        for (c, jobs) in flink_jobs(n, knobs).into_iter().enumerate() {
+            let fake = FlinkFake::with_jobs(jobs);
+            let direct = fake.serve().await;
+            let proxy = FaultProxy::in_front_of(&direct).await;
+            if let Some(l) = &latency {
+                proxy.set(l.clone()).await;
+            }
+            clusters.push(Cluster {
+                name: (knobs.clusters > 1).then(|| format!("c{c}")),
+                url: proxy.url_for(&direct),
+                fake,
+                proxy,
+            });
+        }
         let emu = emulator::start(EmulatorConfig::default())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -714,6 +918,9 @@ async fn main() {
         let kubeconfig = dir.join("kubeconfig");
         let k8s_proxy = FaultProxy::in_front_of(&emu.url()).await;
         let k8s_url = k8s_proxy.url_for(&emu.url());
+        if let Some(l) = &latency {
+            k8s_proxy.set(l.clone()).await;
+        }
         std::fs::write(&kubeconfig, emulator::kubeconfig_yaml(&k8s_url, NS))
             .unwrap_or_else(|e| panic!("{e}"));
         let mut kc = kube::Config::new(k8s_url.parse().unwrap_or_else(|e| panic!("{e}")));
@@ -722,18 +929,17 @@ async fn main() {
         let bench = Bench {
             uri: uri.clone(),
             health_budget,
-            flink,
-            flink_url: flink_url.clone(),
+            clusters,
             emu,
             kubeconfig: kubeconfig.clone(),
             counts: counts.clone(),
             client: client.clone(),
-            flink_proxy,
             k8s_proxy,
+            mongo_proxy: mongo_proxy.clone(),
             kube,
         };
         let db_name = format!("fjs_bench_{n}");
-        let db = client.database(&db_name);
+        let db = seeder.database(&db_name);
         eprintln!("bench: {n} records: seeding");
         seed(&db, n, knobs).await;
         eprintln!("bench: {n} records: sync, first run");
@@ -745,7 +951,10 @@ async fn main() {
         let later = bench.product(&db_name, "sync, later run");
         seed(&db, n, knobs).await;
         eprintln!("bench: {n} records: floor");
-        let floor = bench.floor(&db_name).await;
+        let floor = bench.floor(&db_name, false).await;
+        seed(&db, n, knobs).await;
+        eprintln!("bench: {n} records: floor with the product's guards");
+        let guarded = bench.floor(&db_name, true).await;
         let baseline = if n <= baseline_max {
             seed(&db, n, knobs).await;
             eprintln!("bench: {n} records: per-record baseline");
@@ -755,22 +964,24 @@ async fn main() {
         };
         let _ = db.drop().await;
         let ratio = |a: f64, b: f64| if b > 0.0 { Some(a / b) } else { None };
-        let runs: Vec<Measure> = [product.clone(), next, later, floor.clone()]
+        let runs: Vec<Measure> = [product.clone(), next, later, floor.clone(), guarded.clone()]
             .into_iter()
             .chain(baseline.clone())
             .collect();
         report.push(json!({
             "records": n, "changing": knobs.changing, "pending": knobs.pending,
+            "clusters": knobs.clusters, "rtt_ms": knobs.rtt.as_secs_f64() * 1000.0,
             "health_budget": health_budget.map_or(json!("default (200)"), |b| json!(b)),
             "runs": runs,
             "product_over_floor": ratio(product.wall_ms, floor.wall_ms),
+            "product_over_guarded_floor": ratio(product.wall_ms, guarded.wall_ms),
             "baseline_over_product": baseline.as_ref().and_then(|b| ratio(b.wall_ms, product.wall_ms)),
         }));
     }
     let cold = {
         let flink_url = FlinkFake::with_jobs(BTreeMap::new()).serve().await;
         let dir = std::env::temp_dir().join(format!("fjs-bench-{}", std::process::id()));
-        cold_start(&uri, &flink_url, &dir.join("kubeconfig")).await
+        cold_start(&direct_uri, &flink_url, &dir.join("kubeconfig")).await
     };
     let out = json!({"machine": machine(), "scenarios": report, "cold_start": cold});
     if as_json {
@@ -860,8 +1071,13 @@ fn print_table(out: &Value) {
             }
         }
         println!(
-            "         sync / floor = {}   per-record / sync = {}",
+            "         {} cluster(s), {} ms round trip: sync / floor = {}   sync / guarded floor = {}   per-record / sync = {}",
+            s["clusters"].as_u64().unwrap_or(1),
+            s["rtt_ms"].as_f64().unwrap_or(0.0),
             s["product_over_floor"]
+                .as_f64()
+                .map_or("-".into(), |x| format!("{x:.2}x")),
+            s["product_over_guarded_floor"]
                 .as_f64()
                 .map_or("-".into(), |x| format!("{x:.2}x")),
             s["baseline_over_product"]
