@@ -242,16 +242,6 @@ impl Syncer {
             duplicates: duplicates(&records, &mut summary),
             ..Default::default()
         };
-        // The budget goes to jobs the overviews show running: a job that
-        // just ended is looked at anyway, outside the budget.
-        let clusters = records
-            .iter()
-            .filter(|r| r.flink_job_id.is_some())
-            .map(|r| r.flink_cluster.clone());
-        self.fetch_overviews(clusters, &mut cache).await;
-        cache.health_due = health::due(&records, self.rules.health.budget, |r| {
-            cache.shows_running(r)
-        });
         // The JobIDs the records read claim: most of what the clusters run,
         // so the untracked query need only ask about the rest.
         let claimed_here: HashSet<&str> = records
@@ -272,7 +262,7 @@ impl Syncer {
                 break;
             }
             summary.records_checked += chunk.len();
-            self.sync_chunk(chunk, req, &run_id, &mut cache, &mut summary)
+            self.sync_chunk(&records, chunk, req, &run_id, &mut cache, &mut summary)
                 .await?;
         }
         if req.job_ids.is_none() && resume_after.is_none() {
@@ -448,13 +438,16 @@ impl Syncer {
     /// Observes, decides and writes one chunk of records.
     async fn sync_chunk(
         &self,
+        all: &[Record],
         records: &[Record],
         req: &SyncRequest,
         run_id: &str,
         cache: &mut ObserveCache,
         summary: &mut Summary,
     ) -> Result<(), Error> {
-        let observed = self.observe(records, cache, &mut summary.phases_ms).await;
+        let observed = self
+            .observe(all, records, cache, &mut summary.phases_ms)
+            .await;
         let write_started = std::time::Instant::now();
         let (writes, plans) = self.decide(records, &observed, run_id, summary);
         let written: Vec<String> = if req.dry_run {
@@ -644,6 +637,7 @@ impl Syncer {
     /// Flink for every JobID known or just found. Returns one entry per record.
     async fn observe(
         &self,
+        all: &[Record],
         records: &[Record],
         cache: &mut ObserveCache,
         phases: &mut Phases,
@@ -680,6 +674,20 @@ impl Syncer {
                     .map(|(_, id)| id.to_string()),
             );
             let facts = self.observe_flink(records, &asked, cache).await;
+            if cache.health_due.is_none() {
+                // Once a run, when Flink is first asked: the budget goes to
+                // jobs the overviews show running (a job that just ended is
+                // looked at anyway, outside the budget).
+                let clusters = all
+                    .iter()
+                    .filter(|r| r.flink_job_id.is_some())
+                    .map(|r| r.flink_cluster.clone());
+                self.fetch_overviews(clusters, cache).await;
+                let due = health::due(all, self.rules.health.budget, |r| {
+                    cache.shows_running(r) && !cache.duplicates.contains_key(&r.job_id)
+                });
+                cache.health_due = Some(due);
+            }
             // `asked` is the followed JobIDs, then the others.
             for (n, ((i, id), f)) in asked.into_iter().zip(facts).enumerate() {
                 if n < follow.len() {
@@ -836,7 +844,8 @@ impl Syncer {
                 continue;
             };
             let record = &records[*i];
-            if !health::needs_look(record, &job.state, &cache.health_due) {
+            let due = cache.health_due.as_ref();
+            if !due.is_some_and(|due| health::needs_look(record, &job.state, due)) {
                 continue;
             }
             let ended = status_for_flink_state(&job.state).is_some_and(|s| s.is_final());
@@ -1085,7 +1094,8 @@ struct ObserveCache {
     /// Each cluster's overview (`None`: the `FLINK_REST_URL` one).
     overviews: HashMap<Option<String>, Result<HashMap<FlinkJobId, plan::FlinkJob>, String>>,
     /// The running records this run's health budget picked.
-    health_due: HashSet<String>,
+    /// Chosen when Flink is first asked in a run.
+    health_due: Option<HashSet<String>>,
     /// Running jobs the budget still allows this run.
     health_budget_left: usize,
     /// This run already waited for Flink's caches to settle.
