@@ -117,13 +117,15 @@ impl FaultProxy {
     /// fault but [`Fault::Pass`] also resets the connections that are open, so
     /// pooled connections meet it too.
     pub async fn set(&self, fault: Fault) {
-        let was_down = *lock(&self.shared.fault) == Fault::Down;
+        let was = lock(&self.shared.fault).clone();
+        let was_down = was == Fault::Down;
         *lock(&self.shared.fault) = fault.clone();
         self.shared.changed.notify_waiters();
         if fault == Fault::Down {
             go_down(&self.shared);
         } else {
-            if fault != Fault::Pass {
+            // A latency is fixed per connection: lifting it resets them too.
+            if fault != Fault::Pass || matches!(was, Fault::Latency(_)) {
                 // A server turning bad does not spare the clients' pooled
                 // connections: they meet the fault on their next request.
                 for t in lock(&self.shared.tasks).drain(..) {

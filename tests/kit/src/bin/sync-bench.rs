@@ -861,9 +861,11 @@ async fn main() {
             "--baseline-max" => baseline_max = val().parse().unwrap_or_else(|_| usage()),
             "--clusters" => knobs.clusters = val().parse().unwrap_or_else(|_| usage()),
             "--rtt-ms" => {
-                knobs.rtt = Duration::from_secs_f64(
-                    val().parse::<f64>().unwrap_or_else(|_| usage()) / 1000.0,
-                )
+                let ms = val().parse::<f64>().unwrap_or_else(|_| usage());
+                if !(ms.is_finite() && ms >= 0.0) {
+                    usage()
+                }
+                knobs.rtt = Duration::from_secs_f64(ms / 1000.0)
             }
             "--health-budget" => health_budget = Some(val().parse().unwrap_or_else(|_| usage())),
             "--json" => as_json = true,
