@@ -203,6 +203,20 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
         !third.untracked.iter().any(|u| u.flink_job_id == id),
         "{third:?}"
     );
+    // Claimed by a final record only among its `flink_job_ids` (a record of
+    // several jobs): the second indexed query finds it.
+    s.db.collection::<Document>("flink_jobs")
+        .update_one(
+            doc! {"job_id": "now-tracked"},
+            doc! {"$set": {"flink_job_id": mongodb::bson::Bson::Null, "flink_job_ids": ["0000000000000000000000000000abcd", &id]}},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fourth = s.sync().await;
+    assert!(
+        !fourth.untracked.iter().any(|u| u.flink_job_id == id),
+        "{fourth:?}"
+    );
     assert!(published_first >= 1);
     let cancel = reqwest::Client::new()
         .patch(format!("{}/jobs/{id}?mode=cancel", stack.flink_rest_url))

@@ -282,4 +282,22 @@ async fn a_round_trip_on_every_connection_changes_nothing_but_time() {
             "{t:?} was reached through the delayed proxy"
         );
     }
+    // The delay is there: a request and its answer cross the proxy twice
+    // each way at least (a lower bound, which no machine can beat).
+    // The scenario's Flink URL is the proxy's.
+    let url = rig
+        .scenario
+        .cfg
+        .flink
+        .rest_url()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_string();
+    let started = std::time::Instant::now();
+    let answer = reqwest::get(format!("{url}/jobs/overview")).await;
+    assert!(answer.is_ok_and(|a| a.status().is_success()));
+    assert!(
+        started.elapsed() >= Duration::from_millis(4),
+        "a round trip through a 2 ms each-way delay took {:?}",
+        started.elapsed()
+    );
 }
