@@ -473,7 +473,7 @@ pub fn settle_wait(end_ms: i64, now: DateTime<Utc>) -> Option<std::time::Duratio
 
 /// The checkpoint config a record already holds, so it is not asked again.
 pub fn stored_config(record: &Record) -> Option<Checkpoints> {
-    let c = record.checkpoint.as_ref()?;
+    let c = record.checkpoint.as_ref()?.to_document().ok()?;
     let interval = crate::rules::model::whole(c.get("interval_ms"))?;
     Some(Checkpoints {
         interval_ms: Some(interval),

@@ -734,7 +734,8 @@ impl Builder<'_> {
         }
         if let Some(checkpoints) = &a.checkpoints {
             let now_doc = checkpoints.as_ref().map(Checkpoints::to_document);
-            if now_doc != r.checkpoint {
+            let stored = r.checkpoint.as_ref().and_then(|c| c.to_document().ok());
+            if now_doc != stored {
                 self.plan
                     .changes
                     .push(Change::Checkpoint(checkpoints.clone()));
