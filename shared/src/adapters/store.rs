@@ -180,7 +180,7 @@ impl Store {
                         idx(doc! {"status": 1}, false),
                         idx(doc! {"submitted_at": -1}, false),
                         idx(doc! {"pending_events.event_id": 1}, false),
-                        // Which record claims a running job: one query a run.
+                        // Which record claims a running job: one query per field.
                         idx(doc! {"flink_job_id": 1}, false),
                         idx(doc! {"flink_job_ids": 1}, false),
                     ])
