@@ -457,6 +457,17 @@ impl Syncer {
             self.write(writes, run_id, summary).await?
         };
         for job_id in &written {
+            // JobIDs just learned from pod logs and written (or, in a dry
+            // run, that would be): their records claim them now.
+            let learned = plans
+                .get(job_id.as_str())
+                .into_iter()
+                .flat_map(|p| &p.changes);
+            for change in learned {
+                if let plan::Change::FlinkJobId { all, .. } = change {
+                    cache.learned.extend(all.iter().map(|id| id.to_string()));
+                }
+            }
             if let Some((from, to, source)) =
                 plans.get(job_id.as_str()).and_then(|p| p.transition())
             {
@@ -665,14 +676,6 @@ impl Syncer {
             .collect();
         if !follow.is_empty() {
             let asked: Vec<(usize, FlinkJobId)> = follow.iter().chain(&others).cloned().collect();
-            // JobIDs just learned from pod logs: their records claim them
-            // once written, so they are not untracked.
-            cache.learned.extend(
-                asked
-                    .iter()
-                    .filter(|(i, _)| records[*i].flink_job_id.is_none())
-                    .map(|(_, id)| id.to_string()),
-            );
             let facts = self.observe_flink(records, &asked, cache).await;
             if cache.health_due.is_none() {
                 // Once a run, when Flink is first asked: the budget goes to
@@ -1102,7 +1105,8 @@ struct ObserveCache {
     settled: bool,
     /// Records whose JobID another record read claims too, with why.
     duplicates: HashMap<String, String>,
-    /// The JobIDs this run learned from pod logs.
+    /// The JobIDs this run learned from pod logs and wrote (or, in a dry
+    /// run, would write) to their records.
     learned: HashSet<String>,
 }
 

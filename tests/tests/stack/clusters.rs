@@ -8,7 +8,7 @@ use flink_job_sync::rules::model::to_bson_date;
 use flink_job_sync::runs::sync::SyncRequest;
 use mongodb::bson::{Document, doc};
 use test_kit::flinkfake::{FakeJob, FlinkFake};
-use test_kit::scenario::{Scenario, fake_flink, finished_flink_job_id};
+use test_kit::scenario::{JobState, Scenario, fake_flink, finished_flink_job_id};
 use test_kit::stack::Stack;
 
 const SECOND: &str = "5ec0d000000000000000000000000002";
@@ -150,6 +150,33 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
         .unwrap_or_else(|e| panic!("create bus (moto): {e:?}"));
     s.syncer
         .set_events(Some(Publisher::new(&sdk, &bus, "flink-job-sync")));
+    // A record whose pod log names the job claims it as soon as the run
+    // learns it: a dry run, which writes nothing, does not call it untracked.
+    s.insert(
+        doc! {"job_id": "learning", "status": "CREATED", "flink_job_id": null,
+        "submitted_at": to_bson_date(chrono::Utc::now())},
+    )
+    .await;
+    let pod = s.k8s_job("learning", JobState::Running).await;
+    s.set_log(&pod, format!("Job has been submitted with JobID {id}\n"))
+        .await;
+    let dry = s
+        .syncer
+        .run(&SyncRequest {
+            dry_run: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(dry.records_changed, 1, "{dry:?}");
+    assert!(
+        !dry.untracked.iter().any(|u| u.flink_job_id == id),
+        "{dry:?}"
+    );
+    s.db.collection::<Document>("flink_jobs")
+        .delete_one(doc! {"job_id": "learning"})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let first = s.sync().await;
     let ours: Vec<_> = first
         .untracked
