@@ -276,7 +276,8 @@ impl Syncer {
     /// The jobs the clusters in scope run (not final) that no record
     /// claims: one overview per cluster (most already read), then a query
     /// (one per indexed field) about the jobs neither a record read this run
-    /// (`claimed_here`) nor a pod log read (`cache.learned`) claims. Each is announced once ("Flink Job Untracked") by real runs.
+    /// (`claimed_here`) nor a JobID it learned and wrote (`cache.learned`)
+    /// claims. Each is announced once ("Flink Job Untracked") by real runs.
     async fn find_untracked(
         &self,
         req: &SyncRequest,
@@ -435,7 +436,8 @@ impl Syncer {
         Ok(())
     }
 
-    /// Observes, decides and writes one chunk of records.
+    /// Observes, decides and writes one chunk of records (`all`: every
+    /// record the run read, among which the health budget is chosen).
     async fn sync_chunk(
         &self,
         all: &[Record],
