@@ -10,7 +10,7 @@ use mongodb::bson::{Bson, Document};
 use std::collections::HashSet;
 
 use crate::rules::model::{
-    Health, HealthReason, Record, Status, human, status_for_flink_state, to_bson_date, truncate,
+    Health, HealthReason, Record, flink_state_ended, human, to_bson_date, truncate,
 };
 
 /// The placeholder Flink reports for a checkpoint with no external path.
@@ -456,7 +456,7 @@ pub fn needs_look(record: &Record, flink_state: &str, due: &HashSet<String>) -> 
     if record.status.is_final() {
         return false;
     }
-    let ended = status_for_flink_state(flink_state).is_some_and(Status::is_final);
+    let ended = flink_state_ended(flink_state);
     ended || due.contains(&record.job_id)
 }
 

@@ -183,6 +183,12 @@ pub fn status_for_flink_state(state: &str) -> Option<Status> {
     })
 }
 
+/// Whether Flink's job state is a final one (a state this version does not
+/// know is not).
+pub fn flink_state_ended(state: &str) -> bool {
+    status_for_flink_state(state).is_some_and(Status::is_final)
+}
+
 /// A Flink JobID: exactly 32 lowercase hex digits. Only this type goes into a
 /// Flink URL, so nothing read from a log or a record reaches one unchecked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -23,7 +23,7 @@ use crate::reporting::summary::{
 };
 use crate::rules::health;
 use crate::rules::health::HealthFacts;
-use crate::rules::model::{FlinkJobId, Record, System, status_for_flink_state, to_bson_date};
+use crate::rules::model::{FlinkJobId, Record, System, flink_state_ended, to_bson_date};
 use crate::rules::plan::{self, FlinkFacts, K8sFacts, Observed, Plan, SyncRules};
 
 /// What an invocation asks for. The scheduled event carries none of these
@@ -306,7 +306,7 @@ impl Syncer {
                 continue;
             };
             for (id, job) in overview {
-                if !status_for_flink_state(&job.state).is_some_and(|s| s.is_final()) {
+                if !flink_state_ended(&job.state) {
                     running.push(Untracked {
                         cluster: cluster.as_deref().unwrap_or(DEFAULT_CLUSTER).to_string(),
                         flink_job_id: id.to_string(),
@@ -853,7 +853,7 @@ impl Syncer {
             if !due.is_some_and(|due| health::needs_look(record, &job.state, due)) {
                 continue;
             }
-            let ended = status_for_flink_state(&job.state).is_some_and(|s| s.is_final());
+            let ended = flink_state_ended(&job.state);
             if !ended {
                 // A running job's look is the budget's.
                 if cache.health_budget_left == 0 {
@@ -1119,9 +1119,9 @@ impl ObserveCache {
             return false;
         };
         match self.overviews.get(&record.flink_cluster) {
-            Some(Ok(overview)) => overview.get(id).is_some_and(|job| {
-                !status_for_flink_state(&job.state).is_some_and(|s| s.is_final())
-            }),
+            Some(Ok(overview)) => overview
+                .get(id)
+                .is_some_and(|job| !flink_state_ended(&job.state)),
             _ => false,
         }
     }
