@@ -33,16 +33,23 @@ async fn second_cluster() -> String {
         .await
 }
 
+/// A scenario on the real Flink (the records without a cluster) and the
+/// stand-in named `second`.
+async fn with_second_cluster() -> (Stack, Scenario) {
+    let stack = Stack::from_env();
+    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    s.syncer
+        .add_cluster("second", client(&second_cluster().await));
+    (stack, s)
+}
+
 fn status(d: &Document) -> &str {
     d.get_str("status").unwrap_or_default()
 }
 
 #[tokio::test]
 async fn records_follow_the_cluster_they_name() {
-    let stack = Stack::from_env();
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
-    s.syncer
-        .add_cluster("second", client(&second_cluster().await));
+    let (stack, s) = with_second_cluster().await;
     let finished = finished_flink_job_id(&stack).await;
     s.insert(record("on-default", &finished, None)).await;
     s.insert(record("on-second", SECOND, Some("second"))).await;
@@ -83,10 +90,7 @@ async fn a_cluster_that_is_down_touches_only_its_own_records() {
 
 #[tokio::test]
 async fn a_record_naming_an_unknown_cluster_says_so_and_is_never_failed() {
-    let stack = Stack::from_env();
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
-    s.syncer
-        .add_cluster("second", client(&second_cluster().await));
+    let (_, s) = with_second_cluster().await;
     s.insert(record("lost", SECOND, Some("staging"))).await;
     for _ in 0..4 {
         s.sync().await;
@@ -102,10 +106,7 @@ async fn a_record_naming_an_unknown_cluster_says_so_and_is_never_failed() {
 
 #[tokio::test]
 async fn a_run_scoped_to_some_clusters_reads_only_their_records() {
-    let stack = Stack::from_env();
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
-    s.syncer
-        .add_cluster("second", client(&second_cluster().await));
+    let (stack, s) = with_second_cluster().await;
     let finished = finished_flink_job_id(&stack).await;
     s.insert(record("on-default", &finished, None)).await;
     s.insert(record("on-second", SECOND, Some("second"))).await;
@@ -161,19 +162,18 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     s.set_log(&pod, format!("Job has been submitted with JobID {id}\n"))
         .await;
     let dry = s
-        .syncer
-        .run(&SyncRequest {
+        .sync_with(SyncRequest {
             dry_run: true,
             ..Default::default()
         })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .await;
     assert_eq!(dry.records_changed, 1, "{dry:?}");
     assert!(
         !dry.untracked.iter().any(|u| u.flink_job_id == id),
         "{dry:?}"
     );
-    s.db.collection::<Document>("flink_jobs")
+    let records = s.db.collection::<Document>("flink_jobs");
+    records
         .delete_one(doc! {"job_id": "learning"})
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -217,7 +217,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     // Claimed by a final record only (a record closed by hand while its job
     // runs on): still claimed, which the run learns from the store, not
     // from the records it read.
-    s.db.collection::<Document>("flink_jobs")
+    records
         .update_one(
             doc! {"job_id": "now-tracked"},
             doc! {"$set": {"status": "CANCELLED"}},
@@ -232,7 +232,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     );
     // Claimed by a final record only among its `flink_job_ids` (a record of
     // several jobs): the second indexed query finds it.
-    s.db.collection::<Document>("flink_jobs")
+    records
         .update_one(
             doc! {"job_id": "now-tracked"},
             doc! {"$set": {"flink_job_id": mongodb::bson::Bson::Null, "flink_job_ids": ["0000000000000000000000000000abcd", &id]}},
