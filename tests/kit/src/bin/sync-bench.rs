@@ -560,8 +560,9 @@ impl Bench {
         .collect()
         .await;
         // The same changes the product writes (status, Flink state and times,
-        // the history entry; the JobID for records that learn it), without
-        // its conditions: what a write of those changes costs at the least.
+        // the history entry, the health fields; the JobID for records that
+        // learn it): what a write of those changes costs at the least,
+        // without the product's conditions or (`guarded`) with them.
         let now = to_bson_date(chrono::Utc::now());
         let date = |ms: i64| Bson::DateTime(mongodb::bson::DateTime::from_millis(ms));
         let history = |from: &str, to: &str| {
@@ -569,7 +570,9 @@ impl Bench {
         };
         // Health looks: the jobs that just ended, then the budget's share of
         // the running ones.
-        let budget = self.health_budget.unwrap_or(200);
+        let budget = self
+            .health_budget
+            .unwrap_or(flink_job_sync::rules::health::HealthRules::default().budget);
         let mut looks: Vec<(&Document, &str)> = Vec::new();
         let mut running_picked = 0;
         for r in &records {
@@ -596,13 +599,13 @@ impl Bench {
             .collect()
             .await;
         let mut statements: Vec<Document> = Vec::new();
-        let mut push = |r: &Document, mut set: Document, push: Option<Document>| {
+        let mut push = |r: &Document, mut set: Document, history: Option<Document>| {
             if let Some(h) = r.get_str("flink_job_id").ok().and_then(|id| health.get(id)) {
                 set.extend(h.clone());
             }
             let mut u = doc! {"$set": set};
-            if let Some(p) = push {
-                u.insert("$push", p);
+            if let Some(h) = history {
+                u.insert("$push", h);
             }
             let mut q = doc! {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)};
             let mut statement = doc! {};
