@@ -30,8 +30,8 @@ pub enum Fault {
     /// Forward, each piece in either direction delivered this long after it
     /// arrived: a network's one-way delay (the round trip is twice this).
     /// Unlike [`Fault::Delay`], pieces in flight do not wait for each other
-    /// (a delay line, not a stall), and the delay is kept to about 0.1 ms,
-    /// finer than tokio's millisecond timer.
+    /// (a delay line, not a stall), and the delay is timed by a thread's
+    /// timed wait, finer than tokio's millisecond timer.
     Latency(Duration),
     /// Forward, holding back what the server sends until the fault is set
     /// to something else: a run held at a chosen step for as long as a test
@@ -440,8 +440,8 @@ async fn delay_line(
     tokio::join!(reader, writer);
 }
 
-/// Resolves at `due`, to about 0.1 ms: one timer thread for every proxy,
-/// since tokio's timer counts whole milliseconds.
+/// Resolves at `due`, timed by one timer thread for every proxy (a timed
+/// channel wait), since tokio's timer counts whole milliseconds.
 async fn wake_at(due: std::time::Instant) {
     use std::sync::OnceLock;
     type Waits = std::sync::mpsc::Sender<(std::time::Instant, tokio::sync::oneshot::Sender<()>)>;
