@@ -5,7 +5,8 @@
 //! there as a module, so it uses only crates both builds have).
 
 use flink_job_sync::adapters::k8s::{CondensedJob, JobLite, ListedJob, PodLite, true_condition};
-use flink_job_sync::rules::model::{Record, is_dns_label, is_dns_subdomain};
+use flink_job_sync::adapters::store::record::{id_bson, record_from_document};
+use flink_job_sync::rules::model::{is_dns_label, is_dns_subdomain};
 use flink_job_sync::{adapters::flink, rules::podlog};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -96,7 +97,7 @@ pub fn check_flink_json(data: &[u8]) {
             for (id, job) in &jobs {
                 assert_eq!(id.as_str().len(), 32, "overview key {id:?}");
                 // Whatever the state, mapping it must not panic.
-                let _ = flink_job_sync::rules::model::status_for_flink_state(&job.state);
+                let _ = job.state.status();
             }
         }
         Err(e) => assert!(
@@ -181,7 +182,7 @@ pub fn check_record(data: &[u8]) {
     let Ok(doc) = Document::from_reader(data) else {
         return;
     };
-    match Record::from_document(&doc) {
+    match record_from_document(&doc) {
         Ok(r) => {
             assert_eq!(doc.get("job_id"), Some(&Bson::String(r.job_id.clone())));
             assert!(!r.job_id.is_empty());
@@ -195,6 +196,9 @@ pub fn check_record(data: &[u8]) {
                 assert!(is_dns_label(ns), "k8s_namespace {ns:?} accepted");
             }
             let _ = r.oid.sort_key();
+            // An `_id` goes back into the write's filter as it was stored.
+            let stored = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            assert_eq!(format!("{:?}", id_bson(&r.oid)), format!("{stored:?}"));
         }
         Err(m) => {
             // A report goes to logs and the runs collection: a huge field

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use flink_job_sync::adapters::k8s::Kubernetes;
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use mongodb::bson::doc;
 use test_kit::faultproxy::{Fault, FaultProxy};
 use test_kit::faultrig::history;

@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use mongodb::bson::doc;
 use test_kit::faultproxy::{Fault, FaultProxy};
@@ -122,7 +122,11 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
             let kube = flink_job_sync::adapters::k8s::Kubernetes::new(kube, &cfg.kube);
             let flink = flink_job_sync::adapters::flink::FlinkClient::from_settings(&cfg.flink)
                 .unwrap_or_else(|e| panic!("{e}"));
-            Syncer::new(store, kube, flink, cfg.sync, cfg.rules)
+            Syncer::builder(store, kube)
+                .flink(flink)
+                .settings(cfg.sync)
+                .rules(cfg.rules)
+                .build()
         }
     };
     // With the password: the store refuses the login (SecantusDB checks it),

@@ -8,11 +8,12 @@
 //! next run. Each event carries a stable `event_id` for consumers to
 //! de-duplicate (a crash between acceptance and the pull republishes it).
 
-use chrono::{DateTime, Utc};
-use mongodb::bson::{Bson, Document, doc};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Value, json};
 
-use crate::rules::model::{Record, Untracked, to_bson_date};
+use crate::rules::model::Untracked;
 use crate::rules::plan::{Change, Plan};
+use crate::rules::record::{Record, RecordId};
 
 /// The `detail-type` of a status change.
 pub const DETAIL_TYPE: &str = "Flink Job State Change";
@@ -22,6 +23,13 @@ pub const HEALTH_DETAIL_TYPE: &str = "Flink Job Health Change";
 const MAX_ENTRIES: usize = 10;
 const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// A time as the events carry it: RFC 3339 in UTC, to the millisecond
+/// MongoDB keeps (`2026-11-23T12:06:00Z`).
+pub fn time(t: DateTime<Utc>) -> Value {
+    let ms = DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t);
+    Value::String(ms.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
 /// The event for a plan's transition, to store with it; `None` without one.
 /// `revision` is the record's revision after the write, which makes the id
 /// unique per transition and stable across retries.
@@ -30,35 +38,41 @@ pub fn pending_event(
     plan: &Plan,
     revision: i64,
     now: DateTime<Utc>,
-) -> Option<Document> {
+) -> Option<Pending> {
     let (from, to, source) = plan.transition()?;
-    let mut detail = doc! {
+    let event_id = format!("{}:{revision}", record.job_id);
+    let mut detail = json!({
         "job_id": &record.job_id,
         "flink_job_id": record.flink_job_id.as_ref().map(|i| i.to_string()),
         "previous_status": from.as_str(),
         "status": to.as_str(),
-        "flink_state": record.flink_state.clone(),
+        "flink_state": record.flink_state.as_ref().map(|s| s.to_string()),
         "status_reason": record.status_reason.clone(),
-        "start_time": record.start_time.map(to_bson_date),
-        "end_time": record.end_time.map(to_bson_date),
+        "start_time": record.start_time.map(time),
+        "end_time": record.end_time.map(time),
         "duration": record.duration,
-        "transition_at": to_bson_date(now),
+        "transition_at": time(now),
         "learned_from": source.as_str(),
-    };
+    });
     for change in &plan.changes {
-        match change {
-            Change::FlinkJobId { first, .. } => detail.insert("flink_job_id", first.as_str()),
-            Change::FlinkState(s) => detail.insert("flink_state", s.as_str()),
-            Change::StatusReason(r) => detail.insert("status_reason", r.as_str()),
-            Change::StartTime(t) => detail.insert("start_time", to_bson_date(*t)),
-            Change::EndTime(t) => detail.insert("end_time", to_bson_date(*t)),
-            Change::Duration(d) => detail.insert("duration", *d),
-            _ => None,
+        let (key, value) = match change {
+            Change::FlinkJobId { first, .. } => ("flink_job_id", json!(first.as_str())),
+            Change::FlinkState(s) => ("flink_state", json!(s.as_str())),
+            Change::StatusReason(r) => ("status_reason", json!(r)),
+            Change::StartTime(t) => ("start_time", time(*t)),
+            Change::EndTime(t) => ("end_time", time(*t)),
+            Change::Duration(d) => ("duration", json!(d)),
+            _ => continue,
         };
+        detail[key] = value;
     }
-    let event_id = format!("{}:{revision}", record.job_id);
-    detail.insert("event_id", &event_id);
-    Some(doc! {"event_id": event_id, "detail": detail})
+    detail["event_id"] = json!(event_id);
+    Some(Pending {
+        record: Some(record.oid.clone()),
+        event_id,
+        detail,
+        detail_type: DETAIL_TYPE.to_string(),
+    })
 }
 
 /// The event for a plan's health change, to store with it; `None` without
@@ -68,17 +82,17 @@ pub fn pending_health_event(
     plan: &Plan,
     revision: i64,
     now: DateTime<Utc>,
-) -> Option<Document> {
+) -> Option<Pending> {
     let (from, to, reasons) = plan.changes.iter().find_map(|c| match c {
         Change::Health { from, to, reasons } => Some((from, to, reasons)),
         _ => None,
     })?;
     let event_id = format!("{}:{revision}:health", record.job_id);
-    let reasons: Vec<Bson> = reasons
+    let reasons: Vec<Value> = reasons
         .iter()
-        .map(|r| Bson::Document(doc! {"code": &r.code, "message": &r.message}))
+        .map(|r| json!({"code": &r.code, "message": &r.message}))
         .collect();
-    let detail = doc! {
+    let detail = json!({
         "event_id": &event_id,
         "job_id": &record.job_id,
         "flink_job_id": record.flink_job_id.as_ref().map(|i| i.to_string()),
@@ -87,9 +101,14 @@ pub fn pending_health_event(
         "previous_health": from.map(|h| h.as_str()),
         "health": to.as_str(),
         "health_reasons": reasons,
-        "changed_at": to_bson_date(now),
-    };
-    Some(doc! {"event_id": event_id, "detail_type": HEALTH_DETAIL_TYPE, "detail": detail})
+        "changed_at": time(now),
+    });
+    Some(Pending {
+        record: Some(record.oid.clone()),
+        event_id,
+        detail,
+        detail_type: HEALTH_DETAIL_TYPE.to_string(),
+    })
 }
 
 /// The `detail-type` of a job no record claims.
@@ -104,51 +123,25 @@ pub fn untracked_event_id(job: &Untracked) -> String {
 pub fn untracked_event(job: &Untracked) -> Pending {
     let event_id = untracked_event_id(job);
     Pending {
-        oid: Bson::String(job.key()),
-        detail: serde_json::json!({"event_id": event_id, "cluster": job.cluster,
+        record: None,
+        detail: json!({"event_id": event_id, "cluster": job.cluster,
             "flink_job_id": job.flink_job_id, "name": job.name, "state": job.state}),
         event_id,
         detail_type: UNTRACKED_DETAIL_TYPE.to_string(),
     }
 }
 
-/// The event's `detail` as EventBridge JSON: dates as RFC 3339 strings.
-pub fn detail_json(detail: &Document) -> serde_json::Value {
-    serde_json::Value::Object(
-        detail
-            .iter()
-            .map(|(k, v)| (k.clone(), value_json(v)))
-            .collect(),
-    )
-}
-
-fn value_json(v: &Bson) -> serde_json::Value {
-    match v {
-        Bson::DateTime(d) => {
-            serde_json::Value::String(d.try_to_rfc3339_string().unwrap_or_default())
-        }
-        Bson::Null => serde_json::Value::Null,
-        Bson::String(s) => serde_json::Value::String(s.clone()),
-        Bson::Double(x) => serde_json::json!(x),
-        Bson::Int32(x) => serde_json::json!(x),
-        Bson::Int64(x) => serde_json::json!(x),
-        Bson::Boolean(b) => serde_json::Value::Bool(*b),
-        Bson::Array(a) => serde_json::Value::Array(a.iter().map(value_json).collect()),
-        Bson::Document(d) => detail_json(d),
-        other => serde_json::Value::String(other.to_string()),
-    }
-}
-
-/// An event left pending in a record.
+/// An event to publish: stored in its record until EventBridge accepts it
+/// (an untracked job's announcement is in no record).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
-    /// The `_id` of the record the event is stored in.
-    pub oid: Bson,
+    /// The record the event is stored in.
+    pub record: Option<RecordId>,
     /// Stable per transition: consumers drop repeats by it.
     pub event_id: String,
     /// The event's `detail`, as published.
-    pub detail: serde_json::Value,
-    /// Its `detail-type`: [`DETAIL_TYPE`] or [`HEALTH_DETAIL_TYPE`].
+    pub detail: Value,
+    /// Its `detail-type`: [`DETAIL_TYPE`], [`HEALTH_DETAIL_TYPE`] or [`UNTRACKED_DETAIL_TYPE`].
     pub detail_type: String,
 }
 
@@ -256,12 +249,19 @@ mod tests {
     fn pending(n: usize, size: usize) -> Vec<Pending> {
         (0..n)
             .map(|i| Pending {
-                oid: Bson::Int32(i as i32),
+                record: Some(RecordId::Int32(i as i32)),
                 event_id: format!("j{i}:1"),
                 detail: serde_json::json!({"status_reason": "x".repeat(size)}),
                 detail_type: DETAIL_TYPE.to_string(),
             })
             .collect()
+    }
+
+    #[test]
+    fn event_times_are_utc_to_the_millisecond() {
+        let at = |ms| DateTime::from_timestamp_millis(ms).expect("a time");
+        assert_eq!(time(at(1_795_465_560_000)), "2026-11-23T20:26:00Z");
+        assert_eq!(time(at(1_795_465_560_120)), "2026-11-23T20:26:00.120Z");
     }
 
     #[test]

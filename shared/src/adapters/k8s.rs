@@ -14,7 +14,7 @@ use kube::api::{Api, DeleteParams, ListParams, LogParams};
 use crate::config::KubeSettings;
 use crate::error::Error;
 use crate::rules::cleanup::JobEnd;
-use crate::rules::model::{is_dns_label, is_dns_subdomain};
+use crate::rules::model::{Unobserved, is_dns_label, is_dns_subdomain};
 use crate::rules::plan::{JobFacts, LogFacts, PodFacts, Waiting};
 use crate::rules::podlog;
 
@@ -261,13 +261,16 @@ impl Kubernetes {
         }
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         // Oldest first, so the first JobID announced is the first submitted.
-        let reads = futures::stream::iter(started.iter().map(|(name, container)| {
-            let pods = pods.clone();
-            async move { self.read_log(&pods, name, container.as_deref()).await }
-        }))
-        .buffered(self.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
+        // Collected first: a stream over a closure's futures cannot be
+        // proven Send for every lifetime, and the observer needs it Send.
+        let reads: Vec<_> = started
+            .iter()
+            .map(|(name, container)| self.read_log(&pods, name, container.as_deref()))
+            .collect();
+        let reads = futures::stream::iter(reads)
+            .buffered(self.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
         let mut ids = Vec::new();
         let mut tail = String::new();
         for read in reads {
@@ -281,7 +284,7 @@ impl Kubernetes {
                     tail = podlog::tail_text(&bytes, 15, 1500);
                 }
                 Err(e) => {
-                    facts.log = LogFacts::Unreadable(e.detail());
+                    facts.log = LogFacts::Unreadable(Unobserved::Unanswered(e.detail()));
                     return facts;
                 }
             }

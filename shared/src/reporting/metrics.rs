@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::reporting::summary::Summary;
-use crate::rules::model::System;
+use crate::rules::model::{Status, System};
 
 /// The CloudWatch namespace of the run metrics.
 pub const NAMESPACE: &str = "FlinkJobSync";
@@ -21,66 +21,65 @@ pub fn errors_by_kind(summary: &Summary) -> (usize, usize, usize) {
     )
 }
 
+/// Metric values with their definitions, in the order they are put.
+#[derive(Default)]
+struct Emf {
+    fields: Map<String, Value>,
+    metrics: Vec<Value>,
+}
+
+impl Emf {
+    fn put(&mut self, name: &str, unit: &str, value: f64) {
+        self.metrics.push(json!({"Name": name, "Unit": unit}));
+        self.fields.insert(name.to_string(), json!(value));
+    }
+
+    fn count(&mut self, name: &str, n: usize) {
+        self.put(name, "Count", n as f64);
+    }
+}
+
 /// The EMF document for a run. `lag_seconds`: time since the start of the
 /// last complete run over every non-final record (this one, if it was).
 pub fn emf(summary: &Summary, lag_seconds: Option<f64>, now: DateTime<Utc>) -> Value {
-    let (flink, kube, mongo) = errors_by_kind(summary);
-    let mut fields = Map::new();
-    let mut metrics = Vec::new();
-    let mut put = |name: &str, unit: &str, value: f64| {
-        metrics.push(json!({"Name": name, "Unit": unit}));
-        fields.insert(name.to_string(), json!(value));
-    };
-    put("RecordsChecked", "Count", summary.records_checked as f64);
-    put("RecordsChanged", "Count", summary.records_changed as f64);
-    put(
-        "Transitions",
-        "Count",
-        summary.transitions.values().sum::<usize>() as f64,
-    );
-    for status in [
-        "CREATED",
-        "RUNNING",
-        "SUSPENDED",
-        "FINISHED",
-        "FAILED",
-        "CANCELLED",
-    ] {
-        let n: usize = summary
+    let mut e = Emf::default();
+    e.count("RecordsChecked", summary.records_checked);
+    e.count("RecordsChanged", summary.records_changed);
+    e.count("Transitions", summary.transitions.values().sum());
+    for status in Status::ALL {
+        let to = format!("->{status}");
+        let n = summary
             .transitions
             .iter()
-            .filter(|(k, _)| k.ends_with(&format!("->{status}")))
+            .filter(|(k, _)| k.ends_with(&to))
             .map(|(_, v)| v)
             .sum();
-        put(
-            &format!("TransitionsTo{}", title(status)),
-            "Count",
-            n as f64,
-        );
+        e.count(&format!("TransitionsTo{}", title(status.as_str())), n);
     }
-    put("Conflicts", "Count", summary.conflicts as f64);
-    put("MalformedRecords", "Count", summary.malformed.len() as f64);
-    put("FlinkErrors", "Count", flink as f64);
-    put("KubernetesErrors", "Count", kube as f64);
-    put("MongoDBErrors", "Count", mongo as f64);
-    put("EventsPending", "Count", summary.events_pending as f64);
-    put("UntrackedJobs", "Count", summary.untracked_count as f64);
-    put("HealthChecked", "Count", summary.health_checked as f64);
-    put("HealthChanges", "Count", summary.health_changes as f64);
-    put("DegradedJobs", "Count", summary.degraded_jobs as f64);
+    let (flink, kube, mongo) = errors_by_kind(summary);
+    e.count("Conflicts", summary.conflicts);
+    e.count("MalformedRecords", summary.malformed.len());
+    e.count("FlinkErrors", flink);
+    e.count("KubernetesErrors", kube);
+    e.count("MongoDBErrors", mongo);
+    e.count("EventsPending", summary.events_pending);
+    e.count("UntrackedJobs", summary.untracked_count);
+    e.count("HealthChecked", summary.health_checked);
+    e.count("HealthChanges", summary.health_changes);
+    e.count("DegradedJobs", summary.degraded_jobs);
     for code in HEALTH_REASONS {
         let n = summary.degraded.get(code).copied().unwrap_or(0);
-        put(&format!("Degraded_{code}"), "Count", n as f64);
+        e.count(&format!("Degraded_{code}"), n);
     }
-    put("RunDuration", "Milliseconds", summary.elapsed_ms as f64);
-    put(
-        "RunComplete",
-        "Count",
-        if summary.complete { 1.0 } else { 0.0 },
-    );
+    e.put("RunDuration", "Milliseconds", summary.elapsed_ms as f64);
+    e.count("RunComplete", usize::from(summary.complete));
     if let Some(lag) = lag_seconds {
-        put("SyncLag", "Seconds", lag);
+        e.put("SyncLag", "Seconds", lag);
     }
+    let Emf {
+        mut fields,
+        metrics,
+    } = e;
     fields.insert(
         "_aws".to_string(),
         json!({

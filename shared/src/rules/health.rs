@@ -4,14 +4,13 @@
 //! facts ([`HealthFacts`]) and [`crate::rules::plan::decide`] turns the
 //! assessment into changes. Health never changes a record's status.
 
-use chrono::{DateTime, Duration, Utc};
-use mongodb::bson::{Bson, Document};
-
 use std::collections::HashSet;
 
-use crate::rules::model::{
-    Health, HealthReason, Record, flink_state_ended, human, to_bson_date, truncate,
-};
+use chrono::{DateTime, Duration, Utc};
+
+use crate::rules::model::{FlinkState, Health, HealthReason, Unobserved, human, truncate};
+pub use crate::rules::record::Retention;
+use crate::rules::record::{Record, RecordId, StoredCheckpoint};
 
 /// The placeholder Flink reports for a checkpoint with no external path.
 pub const NOT_ADDRESSABLE: &str = "<checkpoint-not-externally-addressable>";
@@ -74,57 +73,6 @@ pub struct PointAt {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// What Flink keeps of a job's checkpoints once the job ends
-/// (`/checkpoints/config` `externalization`; Flink's retention policies).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retention {
-    /// Not externalized: deleted whatever the end (Flink's default).
-    NotRetained,
-    /// Retained on cancellation (and on failure); deleted when finished.
-    OnCancellation,
-    /// Retained on failure only.
-    OnFailure,
-}
-
-impl Retention {
-    /// As stored in `checkpoint.retention`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Retention::NotRetained => "not_retained",
-            Retention::OnCancellation => "retain_on_cancellation",
-            Retention::OnFailure => "retain_on_failure",
-        }
-    }
-
-    /// A stored value.
-    pub fn parse(s: &str) -> Option<Retention> {
-        [
-            Retention::NotRetained,
-            Retention::OnCancellation,
-            Retention::OnFailure,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
-    }
-
-    /// From `/checkpoints/config`'s `externalization` flags.
-    pub fn from_flags(enabled: bool, delete_on_cancellation: bool) -> Retention {
-        match (enabled, delete_on_cancellation) {
-            (false, _) => Retention::NotRetained,
-            (true, false) => Retention::OnCancellation,
-            (true, true) => Retention::OnFailure,
-        }
-    }
-
-    /// Whether the last checkpoint survives a job that ended in `state`.
-    pub fn keeps(self, state: &str) -> bool {
-        matches!(
-            (self, state),
-            (Retention::OnCancellation, "CANCELED" | "FAILED") | (Retention::OnFailure, "FAILED")
-        )
-    }
-}
-
 /// What `/jobs/{id}/checkpoints` (and its `/config`) say.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Checkpoints {
@@ -150,37 +98,20 @@ pub struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// The record's `checkpoint` field.
-    pub fn to_document(&self) -> Document {
-        let mut d = Document::new();
-        let count = |n: u64| Bson::Int64(i64::try_from(n).unwrap_or(i64::MAX));
-        if let Some(id) = self.last_completed_id {
-            d.insert("last_completed_id", count(id));
+    /// What the record keeps of these figures (its `checkpoint` field).
+    pub fn stored(&self) -> StoredCheckpoint {
+        StoredCheckpoint {
+            last_completed_id: self.last_completed_id,
+            last_completed_path: self.last_completed.as_ref().map(|p| p.path.clone()),
+            last_completed_at: self.last_completed_at,
+            last_savepoint_path: self.last_savepoint.as_ref().map(|p| p.path.clone()),
+            last_savepoint_at: self.last_savepoint.as_ref().and_then(|p| p.at),
+            restored_from_path: self.restored_from.clone(),
+            completed: Some(self.completed),
+            failed: Some(self.failed),
+            interval_ms: self.interval_ms,
+            retention: self.retention,
         }
-        if let Some(p) = &self.last_completed {
-            d.insert("last_completed_path", p.path.as_str());
-        }
-        if let Some(at) = self.last_completed_at {
-            d.insert("last_completed_at", to_bson_date(at));
-        }
-        if let Some(p) = &self.last_savepoint {
-            d.insert("last_savepoint_path", p.path.as_str());
-            if let Some(at) = p.at {
-                d.insert("last_savepoint_at", to_bson_date(at));
-            }
-        }
-        if let Some(p) = &self.restored_from {
-            d.insert("restored_from_path", p.as_str());
-        }
-        d.insert("completed", count(self.completed));
-        d.insert("failed", count(self.failed));
-        if let Some(i) = self.interval_ms {
-            d.insert("interval_ms", count(i));
-        }
-        if let Some(r) = self.retention {
-            d.insert("retention", r.as_str());
-        }
-        d
     }
 }
 
@@ -189,9 +120,9 @@ impl Checkpoints {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthFacts {
     /// `None`: the job has no checkpointing (Flink answered 404).
-    pub checkpoints: Result<Option<Checkpoints>, String>,
+    pub checkpoints: Result<Option<Checkpoints>, Unobserved>,
     /// `None`: the metric has no value yet (it lags a few seconds).
-    pub restarts: Result<Option<u64>, String>,
+    pub restarts: Result<Option<u64>, Unobserved>,
     /// Restarts of the submitting pod's container, when it was seen.
     pub submitter_restarts: Option<u32>,
 }
@@ -200,7 +131,7 @@ pub struct HealthFacts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobView<'a> {
     /// Flink's state.
-    pub state: &'a str,
+    pub state: &'a FlinkState,
     /// From the overview; `None` from a single-job answer without them.
     pub tasks: Option<Tasks>,
     /// When the job's state last changed (epoch ms).
@@ -233,9 +164,6 @@ pub enum RestartPoint {
     None(String),
 }
 
-/// Flink states in which a job is starting, not yet running its tasks.
-const STARTING: [&str; 2] = ["CREATED", "INITIALIZING"];
-
 /// Assesses one look at a job; the record brings what earlier looks saw
 /// (restart samples, failed checkpoints).
 pub fn assess(
@@ -251,40 +179,11 @@ pub fn assess(
     let long_enough = changed.is_some_and(|t| now - t > rules.tasks_grace);
     // While a job starts, Flink answers placeholders (a 500 for its
     // checkpoints, no metrics): nothing to judge by but the time it takes.
-    let starting = STARTING.contains(&job.state);
-    let grace = human(rules.tasks_grace);
-    if STARTING.contains(&job.state) && long_enough {
-        reasons.push(reason(
-            "stuck_starting",
-            format!("the job is {} for longer than {grace}", job.state),
-        ));
-    } else if job.state == "RUNNING"
-        && let Some(t) = job.tasks
-        && long_enough
-    {
-        let not_running = t.total.saturating_sub(t.running + t.finished);
-        if t.running == 0 && t.total > t.finished {
-            reasons.push(reason(
-                "stuck_starting",
-                format!("RUNNING with no task running for longer than {grace}"),
-            ));
-        } else if not_running > 0 {
-            reasons.push(reason(
-                "tasks_not_running",
-                format!(
-                    "{not_running} of {} tasks not running for longer than {grace}",
-                    t.total
-                ),
-            ));
-        }
-    }
+    let starting = job.state.starting();
+    reasons.extend(tasks_reason(job, long_enough, rules));
     let restarts = match &facts.restarts {
-        Ok(r) => *r,
         Err(_) if starting => None,
-        Err(e) => {
-            unknown.push(e.clone());
-            None
-        }
+        answer => answered(answer, &mut unknown).flatten(),
     };
     let samples = samples_with(record, restarts, now, rules);
     if let Some(grown) = restart_growth(&samples, epoch(job.start_ms), now, rules)
@@ -301,31 +200,15 @@ pub fn assess(
     }
     let checkpoints = match &facts.checkpoints {
         _ if starting => None,
-        Ok(c) => Some(c.clone()),
-        Err(e) => {
-            unknown.push(e.clone());
-            None
-        }
+        answer => answered(answer, &mut unknown),
     };
     if let Some(Some(c)) = &checkpoints
-        && job.state == "RUNNING"
+        && *job.state == FlinkState::Running
         && let Some(why) = checkpoints_failing(record, c, long_enough, now, rules)
     {
         reasons.push(reason("checkpoints_failing", why));
     }
-    // Restarts since the last look: a pod that restarted once long ago is
-    // not restarting now.
-    if let (Some(now_seen), Some(before)) = (facts.submitter_restarts, record.submitter_restarts)
-        && now_seen > before
-    {
-        reasons.push(reason(
-            "submitter_restarting",
-            format!(
-                "the submitting pod's container restarted {} times since the last look ({now_seen} in all)",
-                now_seen - before
-            ),
-        ));
-    }
+    reasons.extend(submitter_reason(record, facts));
     let health = if !reasons.is_empty() {
         Health::Degraded
     } else if !unknown.is_empty() {
@@ -341,6 +224,64 @@ pub fn assess(
         restarts,
         samples,
     }
+}
+
+/// A request's answer, or none, with what Flink would not tell noted.
+fn answered<T: Clone>(answer: &Result<T, Unobserved>, unknown: &mut Vec<String>) -> Option<T> {
+    match answer {
+        Ok(v) => Some(v.clone()),
+        Err(e) => {
+            unknown.push(e.to_string());
+            None
+        }
+    }
+}
+
+/// A job starting, or running with tasks not running, for longer than the grace.
+fn tasks_reason(job: &JobView<'_>, long_enough: bool, rules: &HealthRules) -> Option<HealthReason> {
+    let grace = human(rules.tasks_grace);
+    if !long_enough {
+        return None;
+    }
+    if job.state.starting() {
+        return Some(reason(
+            "stuck_starting",
+            format!("the job is {} for longer than {grace}", job.state),
+        ));
+    }
+    let t = job.tasks.filter(|_| *job.state == FlinkState::Running)?;
+    let not_running = t.total.saturating_sub(t.running + t.finished);
+    if t.running == 0 && t.total > t.finished {
+        Some(reason(
+            "stuck_starting",
+            format!("RUNNING with no task running for longer than {grace}"),
+        ))
+    } else if not_running > 0 {
+        Some(reason(
+            "tasks_not_running",
+            format!(
+                "{not_running} of {} tasks not running for longer than {grace}",
+                t.total
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// Restarts of the submitting pod since the last look: a pod that
+/// restarted once long ago is not restarting now.
+fn submitter_reason(record: &Record, facts: &HealthFacts) -> Option<HealthReason> {
+    let (now_seen, before) = (facts.submitter_restarts?, record.submitter_restarts?);
+    (now_seen > before).then(|| {
+        reason(
+            "submitter_restarting",
+            format!(
+                "the submitting pod's container restarted {} times since the last look ({now_seen} in all)",
+                now_seen - before
+            ),
+        )
+    })
 }
 
 /// The stored samples within the restart window, with this look's count.
@@ -397,7 +338,7 @@ fn checkpoints_failing(
     now: DateTime<Utc>,
     rules: &HealthRules,
 ) -> Option<String> {
-    if let Some(before) = record.checkpoint_failed
+    if let Some(before) = record.checkpoint_failed()
         && c.failed > before
     {
         return Some(format!(
@@ -431,33 +372,51 @@ fn checkpoints_failing(
     })
 }
 
-/// The records with a running (or starting) job that one run looks at,
-/// within `budget`: those never looked at first, then the longest unchecked.
-/// `runs` says whether Flink shows the record's job not ended: a job that
-/// has just ended is looked at anyway, outside the budget, so the budget's
-/// picks are spent on jobs still running.
-pub fn due(records: &[Record], budget: usize, runs: impl Fn(&Record) -> bool) -> HashSet<String> {
-    let mut running: Vec<&Record> = records
-        .iter()
-        .filter(|r| !r.status.is_final() && r.flink_job_id.is_some() && runs(r))
-        .collect();
-    running.sort_by_key(|r| r.health_checked_at);
-    running
-        .into_iter()
-        .take(budget)
-        .map(|r| r.job_id.clone())
-        .collect()
+/// Which jobs one run looks at: every job Flink reports ended whose record
+/// is not final yet (for its restart point), and, within the run's budget,
+/// running jobs: those never looked at first, then the longest unchecked.
+/// Chosen once a run, so the budget is the run's, not a chunk's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthLooks {
+    due: HashSet<RecordId>,
+    budget_left: usize,
 }
 
-/// Whether a record's job gets a health look this run: every job Flink
-/// reports ended whose record is not final yet (its restart point), and a
-/// job the budget picked while Flink does not report it ended.
-pub fn needs_look(record: &Record, flink_state: &str, due: &HashSet<String>) -> bool {
-    if record.status.is_final() {
-        return false;
+impl HealthLooks {
+    /// The budget's picks among `records`. `runs` says whether Flink shows
+    /// the record's job not ended: a job that has just ended is looked at
+    /// anyway, outside the budget, so the budget is spent on running jobs.
+    pub fn choose(records: &[Record], budget: usize, runs: impl Fn(&Record) -> bool) -> Self {
+        let mut running: Vec<&Record> = records
+            .iter()
+            .filter(|r| !r.status.is_final() && r.flink_job_id.is_some() && runs(r))
+            .collect();
+        running.sort_by_key(|r| r.health_checked_at);
+        HealthLooks {
+            due: running
+                .into_iter()
+                .take(budget)
+                .map(|r| r.oid.clone())
+                .collect(),
+            budget_left: budget,
+        }
     }
-    let ended = flink_state_ended(flink_state);
-    ended || due.contains(&record.job_id)
+
+    /// Whether the record's job, in Flink's `state`, gets a look now; a
+    /// running job's look is taken from the budget.
+    pub fn take(&mut self, record: &Record, state: &FlinkState) -> bool {
+        if record.status.is_final() {
+            return false;
+        }
+        if state.ended() {
+            return true;
+        }
+        if self.budget_left == 0 || !self.due.contains(&record.oid) {
+            return false;
+        }
+        self.budget_left -= 1;
+        true
+    }
 }
 
 /// How long after a job's end Flink's answers about it settle (its REST
@@ -473,11 +432,10 @@ pub fn settle_wait(end_ms: i64, now: DateTime<Utc>) -> Option<std::time::Duratio
 
 /// The checkpoint config a record already holds, so it is not asked again.
 pub fn stored_config(record: &Record) -> Option<Checkpoints> {
-    let c = record.checkpoint.as_ref()?.to_document().ok()?;
-    let interval = crate::rules::model::whole(c.get("interval_ms"))?;
+    let c = record.checkpoint.as_ref()?;
     Some(Checkpoints {
-        interval_ms: Some(interval),
-        retention: c.get_str("retention").ok().and_then(Retention::parse),
+        interval_ms: Some(c.interval_ms?),
+        retention: c.retention,
         ..Default::default()
     })
 }
@@ -485,7 +443,7 @@ pub fn stored_config(record: &Record) -> Option<Checkpoints> {
 /// Where a job that just ended can resume: the newer of its last savepoint
 /// and its last completed checkpoint, the checkpoint only when Flink's
 /// retention keeps it for the way the job ended.
-pub fn restart_point(state: &str, checkpoints: Option<&Checkpoints>) -> RestartPoint {
+pub fn restart_point(state: &FlinkState, checkpoints: Option<&Checkpoints>) -> RestartPoint {
     let Some(c) = checkpoints else {
         return RestartPoint::None("the job had no checkpointing and no savepoint".to_string());
     };

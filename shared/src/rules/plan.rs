@@ -4,13 +4,15 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
+pub use crate::rules::change::{Change, Plan, REASON_SUMMARY_MAX_BYTES, Source, SyncError};
+pub use crate::rules::facts::{
+    FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Unobserved, Waiting,
+};
 use crate::rules::health::{
-    self, Checkpoints, HealthFacts, HealthRules, JobView, RestartPoint, Tasks,
+    self, Assessment, Checkpoints, HealthFacts, HealthRules, JobView, RestartPoint,
 };
-use crate::rules::model::{
-    FlinkJobId, Health, HealthReason, Record, Status, System, human, status_for_flink_state,
-    truncate,
-};
+use crate::rules::model::{FlinkJobId, FlinkState, Health, Status, System, human, truncate};
+use crate::rules::record::Record;
 
 /// Tunables of the rule.
 #[derive(Debug, Clone)]
@@ -39,9 +41,6 @@ impl Default for SyncRules {
     }
 }
 
-/// Longest [`Plan::reason`], in bytes: a dry run lists up to a hundred.
-pub const REASON_SUMMARY_MAX_BYTES: usize = 300;
-
 /// Pod waiting reasons that do not cure themselves.
 pub const STUCK_WAITING_REASONS: [&str; 4] = [
     "ImagePullBackOff",
@@ -49,306 +48,6 @@ pub const STUCK_WAITING_REASONS: [&str; 4] = [
     "InvalidImageName",
     "CreateContainerConfigError",
 ];
-
-/// What was seen of the record's Kubernetes Job.
-#[derive(Debug, Clone, PartialEq)]
-pub enum K8sFacts {
-    /// The namespace's Job list could not be read.
-    Unavailable(String),
-    /// The list was read and has no Job of that name.
-    NoJob,
-    /// The Job, with its pods and logs.
-    Job(JobFacts),
-}
-
-/// What was seen of a record's Kubernetes Job.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct JobFacts {
-    /// The Job's name.
-    pub name: String,
-    /// Condition `Complete` is true.
-    pub complete: bool,
-    /// Condition `Failed` is true: its reason and message.
-    pub failed: Option<String>,
-    /// The newest pod of the Job.
-    pub pod: Option<PodFacts>,
-    /// Its started pods' logs.
-    pub log: LogFacts,
-}
-
-/// The Job's newest pod.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PodFacts {
-    /// The pod's name.
-    pub name: String,
-    /// A container waiting: reason, message, and since when (pod creation).
-    pub waiting: Option<Waiting>,
-    /// Exit code of the terminated container.
-    pub exit_code: Option<i32>,
-}
-
-/// A container waiting to start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Waiting {
-    /// Kubernetes' reason (`ImagePullBackOff`).
-    pub reason: String,
-    /// Kubernetes' message.
-    pub message: String,
-    /// Since when: the pod's creation.
-    pub since: Option<DateTime<Utc>>,
-}
-
-/// The pod logs of the Job, read from its pods that have started.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum LogFacts {
-    /// No pod has started, or the Job has no pod at all.
-    #[default]
-    NotStarted,
-    /// The logs were read: the JobIDs they announce and their last lines.
-    Read {
-        /// The JobIDs announced, oldest pod first, without repeats.
-        ids: Vec<FlinkJobId>,
-        /// The newest log's last lines, for a failure's reason.
-        tail: String,
-    },
-    /// A pod has started but its log could not be read this time.
-    Unreadable(String),
-}
-
-/// What was seen of the Flink job.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FlinkFacts {
-    /// The JobManager (or History Server) knows the job.
-    Found(FlinkJob),
-    /// The JobManager answered, and no source knows the job: a trusted miss.
-    Missing,
-    /// No trustworthy answer (timeout, refused, 5xx, garbled JSON).
-    Unavailable(String),
-}
-
-/// A job as Flink reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlinkJob {
-    /// Flink's state (`RUNNING`); unknown states pass through.
-    pub state: String,
-    /// Epoch milliseconds; -1 (or any value ≤ 0) when Flink has none.
-    pub start_ms: i64,
-    /// Epoch milliseconds; -1 (or any value ≤ 0) while running.
-    pub end_ms: i64,
-    /// Root cause from `/jobs/{id}/exceptions`, fetched for failed jobs.
-    pub root_cause: Option<String>,
-    /// Task counts, from the overview.
-    pub tasks: Option<Tasks>,
-    /// When the job's state last changed (epoch ms; ≤ 0 when unknown).
-    pub last_modification_ms: i64,
-    /// The job's name (at most 200 bytes), as the overview gives it.
-    pub name: String,
-}
-
-/// Everything observed for one record in this run. `flink` describes the
-/// record's JobID, or the one the log just revealed.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Observed {
-    /// The Kubernetes facts; `None` when not looked at (the JobID is known).
-    pub k8s: Option<K8sFacts>,
-    /// The Flink facts; `None` when there is no JobID to follow.
-    pub flink: Option<FlinkFacts>,
-    /// A look at the job's health; `None` when not looked at this run.
-    pub health: Option<HealthFacts>,
-    /// The other jobs of a record whose pod log announced several.
-    pub others: Vec<(FlinkJobId, FlinkFacts)>,
-}
-
-/// Which system a transition was learned from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// The Kubernetes Job or pod said so.
-    Kubernetes,
-    /// Flink said so.
-    Flink,
-}
-
-impl Source {
-    /// The name stored in `status_history`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Kubernetes => "kubernetes",
-            Source::Flink => "flink",
-        }
-    }
-}
-
-/// One change to a field sync owns.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// A new status, learned from `source`.
-    Status {
-        /// The status read.
-        from: Status,
-        /// The status to write.
-        to: Status,
-        /// What it was learned from.
-        source: Source,
-    },
-    /// The JobID read from the pod log, and every JobID it announced.
-    FlinkJobId {
-        /// The first JobID announced: `flink_job_id`.
-        first: FlinkJobId,
-        /// Every JobID announced: `flink_job_ids`.
-        all: Vec<FlinkJobId>,
-    },
-    /// Flink's state word.
-    FlinkState(String),
-    /// Each job's state, for a record of several jobs (`flink_jobs_state`).
-    FlinkJobsState(std::collections::BTreeMap<String, String>),
-    /// When Flink started the job.
-    StartTime(DateTime<Utc>),
-    /// When it ended.
-    EndTime(DateTime<Utc>),
-    /// Seconds.
-    Duration(f64),
-    /// Why the status is what it is.
-    StatusReason(String),
-    /// `None` clears it.
-    SyncError(Option<SyncError>),
-    /// Runs in a row Flink did not know the JobID (0 removes the field).
-    MissingCount(u32),
-    /// When health was looked at (`health_checked_at`).
-    HealthCheckedAt(DateTime<Utc>),
-    /// A new health verdict, recorded once (`health_history`, an event).
-    Health {
-        /// The health stored before.
-        from: Option<Health>,
-        /// The health now.
-        to: Health,
-        /// Why.
-        reasons: Vec<HealthReason>,
-    },
-    /// The job's checkpoints; `None` removes the field (no checkpointing).
-    Checkpoint(Option<Checkpoints>),
-    /// `numRestarts` as seen.
-    Restarts(u64),
-    /// The restart samples over the window.
-    RestartSamples(Vec<(DateTime<Utc>, u64)>),
-    /// Container restarts of the submitting pod, as last seen.
-    SubmitterRestarts(u32),
-    /// Where the ended job can resume, or why nowhere.
-    RestartPoint(RestartPoint),
-}
-
-/// Why a record could not be observed this run: which system failed, and
-/// the text stored in `sync_error` (`"flink: HTTP 503 ..."`, bounded).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SyncError {
-    /// The system that failed.
-    pub system: System,
-    /// `"<system>: <detail>"`, as stored.
-    pub text: String,
-}
-
-impl SyncError {
-    /// `"<system>: <detail>"`, at most `max_bytes`.
-    pub fn new(system: System, detail: &str, max_bytes: usize) -> SyncError {
-        let text = format!("{}: {detail}", system.as_str());
-        SyncError {
-            system,
-            text: truncate(&text, max_bytes).to_string(),
-        }
-    }
-}
-
-/// The plan for one record: the changes (empty when nothing new was learned),
-/// and anything worth a log line.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Plan {
-    /// What to write; empty when nothing new was learned.
-    pub changes: Vec<Change>,
-    /// A Flink state the rule does not know (logged; the status is left as it is).
-    pub unknown_flink_state: Option<String>,
-}
-
-impl Plan {
-    /// The status change, if the plan makes one: from, to, and what it was learned from.
-    pub fn transition(&self) -> Option<(Status, Status, Source)> {
-        self.changes.iter().find_map(|c| match c {
-            Change::Status { from, to, source } => Some((*from, *to, *source)),
-            _ => None,
-        })
-    }
-
-    /// What the plan changes, in words, for a person reading a dry run: the
-    /// status reason first when there is one, then what was learned. At most
-    /// [`REASON_SUMMARY_MAX_BYTES`].
-    pub fn reason(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        if let Some(reason) = self.changes.iter().find_map(|c| match c {
-            Change::StatusReason(r) => Some(r),
-            _ => None,
-        }) {
-            parts.push(reason.clone());
-        }
-        for c in &self.changes {
-            let part = match c {
-                Change::Status { source, .. } => format!("learned from {}", source.as_str()),
-                Change::FlinkJobId { first, all } if all.len() > 1 => {
-                    format!(
-                        "JobID {first} (and {} more) found in the pod log",
-                        all.len() - 1
-                    )
-                }
-                Change::FlinkJobId { first, .. } => format!("JobID {first} found in the pod log"),
-                Change::FlinkState(state) => format!("Flink state {state}"),
-                Change::FlinkJobsState(states) => format!("{} jobs' states", states.len()),
-                Change::StartTime(_) => "start time".to_string(),
-                Change::EndTime(_) => "end time".to_string(),
-                Change::Duration(secs) => format!("duration {secs}s"),
-                Change::StatusReason(_) => continue,
-                Change::SyncError(Some(e)) => format!("sync_error: {}", e.text),
-                Change::SyncError(None) => "sync_error cleared".to_string(),
-                Change::MissingCount(0) => "found on Flink again".to_string(),
-                Change::MissingCount(n) => format!("not on Flink ({n} consecutive checks)"),
-                Change::Health { to, reasons, .. } => {
-                    let codes: Vec<&str> = reasons.iter().map(|r| r.code.as_str()).collect();
-                    format!("health {to} {codes:?}")
-                }
-                Change::RestartPoint(RestartPoint::At(p)) => format!("restart point {p}"),
-                Change::HealthCheckedAt(_)
-                | Change::SubmitterRestarts(_)
-                | Change::Checkpoint(_)
-                | Change::Restarts(_)
-                | Change::RestartSamples(_)
-                | Change::RestartPoint(_) => continue,
-            };
-            parts.push(part);
-        }
-        truncate(&parts.join("; "), REASON_SUMMARY_MAX_BYTES).to_string()
-    }
-
-    /// Whether the plan only records what a health look read (its time,
-    /// counts, checkpoint figures): kept, but no news (no verdict, status
-    /// or restart point changed).
-    pub fn is_bookkeeping(&self) -> bool {
-        !self.changes.is_empty()
-            && self.changes.iter().all(|c| {
-                matches!(
-                    c,
-                    Change::HealthCheckedAt(_)
-                        | Change::RestartSamples(_)
-                        | Change::Restarts(_)
-                        | Change::SubmitterRestarts(_)
-                        | Change::Checkpoint(_)
-                )
-            })
-    }
-
-    /// The JobID the plan records for the first time, if any.
-    pub fn new_flink_job_id(&self) -> Option<&FlinkJobId> {
-        self.changes.iter().find_map(|c| match c {
-            Change::FlinkJobId { first, .. } => Some(first),
-            _ => None,
-        })
-    }
-}
 
 /// The JobID Flink should be asked about for this record: the stored one, or
 /// the first one its pod log announced.
@@ -392,7 +91,7 @@ pub fn other_flink_job_ids(record: &Record, k8s: Option<&K8sFacts>) -> Vec<Flink
 /// job's running or starting state; started at the earliest start, ended at
 /// the latest end once every job has ended.
 pub fn aggregate(jobs: &[&FlinkJob]) -> FlinkJob {
-    let status_of = |j: &&FlinkJob| status_for_flink_state(&j.state);
+    let status_of = |j: &&FlinkJob| j.state.status();
     let any = |s: Status| jobs.iter().find(|j| status_of(j) == Some(s));
     let all_final = jobs
         .iter()
@@ -409,7 +108,7 @@ pub fn aggregate(jobs: &[&FlinkJob]) -> FlinkJob {
     let ends = jobs.iter().map(|j| j.end_ms).filter(|t| *t > 0);
     match lead {
         None => FlinkJob {
-            state: "CREATED".into(),
+            state: FlinkState::Created,
             start_ms: -1,
             end_ms: -1,
             root_cause: None,
@@ -434,7 +133,7 @@ pub fn aggregate(jobs: &[&FlinkJob]) -> FlinkJob {
 /// fleet costs one exceptions request per failure, once.
 pub fn needs_root_cause(record: &Record, flink: Option<&FlinkFacts>) -> bool {
     record.status != Status::Failed
-        && matches!(flink, Some(FlinkFacts::Found(job)) if job.state == "FAILED")
+        && matches!(flink, Some(FlinkFacts::Found(job)) if job.state == FlinkState::Failed)
 }
 
 /// The rule. A final record never changes; a value already stored is never
@@ -451,56 +150,19 @@ pub fn decide(record: &Record, observed: &Observed, now: DateTime<Utc>, rules: &
     if record.status.is_final() {
         return Plan::default();
     }
-    let mut follow_flink = record.flink_job_id.is_some();
-    if record.flink_job_id.is_none() {
-        match &observed.k8s {
-            None => {}
-            Some(K8sFacts::Unavailable(e)) => b.error = Some((System::Kubernetes, e.clone())),
-            Some(K8sFacts::NoJob) => {
-                let waited = record.submitted().map(|s| now - s);
-                if let Some(waited) = waited.filter(|w| *w > rules.job_not_found_grace) {
-                    let reason = format!(
-                        "Kubernetes Job not found: no Job {:?} {} after submission (grace {})",
-                        record.k8s_job_name(),
-                        human(waited),
-                        human(rules.job_not_found_grace)
-                    );
-                    b.fail(Source::Kubernetes, reason);
-                }
-            }
-            Some(K8sFacts::Job(job)) => follow_flink = b.kubernetes_job(job, now),
-        }
-    }
-    if follow_flink && !observed.others.is_empty() {
-        b.several_jobs(observed);
+    if let Some(conflict) = &observed.conflict {
+        b.error = Some((System::MongoDb, conflict.to_string()));
         return b.finish();
     }
-    if follow_flink {
-        match &observed.flink {
-            None => {}
-            Some(FlinkFacts::Unavailable(e)) => b.error = Some((System::Flink, e.clone())),
-            Some(FlinkFacts::Missing) => {
-                let misses = record.flink_missing_count.saturating_add(1);
-                b.plan.changes.push(Change::MissingCount(misses));
-                if misses >= rules.missing_threshold {
-                    let id = flink_job_id_to_follow(record, observed.k8s.as_ref())
-                        .map(ToString::to_string);
-                    b.fail(
-                        Source::Flink,
-                        format!(
-                            "Flink job {} not found on Flink cluster ({misses} consecutive checks)",
-                            id.unwrap_or_default()
-                        ),
-                    );
-                }
-            }
-            Some(FlinkFacts::Found(job)) => {
-                b.flink_job(job);
-                if let Some(facts) = &observed.health {
-                    b.health(job, facts, now);
-                }
-            }
-        }
+    let follow_flink = match (&record.flink_job_id, &observed.k8s) {
+        (Some(_), _) => true,
+        (None, None) => false,
+        (None, Some(k8s)) => b.kubernetes(k8s, now),
+    };
+    if follow_flink && !observed.others.is_empty() {
+        b.several_jobs(observed);
+    } else if follow_flink {
+        b.flink(observed, now);
     }
     b.finish()
 }
@@ -543,16 +205,62 @@ impl Builder<'_> {
         self.reason(reason);
     }
 
+    /// What the Kubernetes facts of a record waiting for its JobID say;
+    /// returns whether Flink should be followed (a JobID was found).
+    fn kubernetes(&mut self, k8s: &K8sFacts, now: DateTime<Utc>) -> bool {
+        let record = self.record;
+        match k8s {
+            K8sFacts::Unavailable(e) => self.error = Some((System::Kubernetes, e.to_string())),
+            K8sFacts::NoJob => {
+                let waited = record.submitted().map(|s| now - s);
+                let grace = self.rules.job_not_found_grace;
+                if let Some(waited) = waited.filter(|w| *w > grace) {
+                    let reason = format!(
+                        "Kubernetes Job not found: no Job {:?} {} after submission (grace {})",
+                        record.k8s_job_name(),
+                        human(waited),
+                        human(grace)
+                    );
+                    self.fail(Source::Kubernetes, reason);
+                }
+            }
+            K8sFacts::Job(job) => return self.kubernetes_job(job, now),
+        }
+        false
+    }
+
+    /// What Flink says of the record's one job (and its health, when looked at).
+    fn flink(&mut self, observed: &Observed, now: DateTime<Utc>) {
+        let record = self.record;
+        match &observed.flink {
+            None => {}
+            Some(FlinkFacts::Unavailable(e)) => self.error = Some((System::Flink, e.to_string())),
+            Some(FlinkFacts::Missing) => {
+                let misses = record.flink_missing_count.saturating_add(1);
+                self.plan.changes.push(Change::MissingCount(misses));
+                if misses >= self.rules.missing_threshold {
+                    let id = flink_job_id_to_follow(record, observed.k8s.as_ref())
+                        .map(ToString::to_string);
+                    self.fail(
+                        Source::Flink,
+                        format!(
+                            "Flink job {} not found on Flink cluster ({misses} consecutive checks)",
+                            id.unwrap_or_default()
+                        ),
+                    );
+                }
+            }
+            Some(FlinkFacts::Found(job)) => {
+                self.flink_job(job);
+                if let Some(facts) = &observed.health {
+                    self.health(job, facts, now);
+                }
+            }
+        }
+    }
+
     /// Returns whether Flink should be followed (a JobID was found).
     fn kubernetes_job(&mut self, job: &JobFacts, now: DateTime<Utc>) -> bool {
-        let pod_part = |job: &JobFacts| match &job.pod {
-            Some(PodFacts {
-                name,
-                exit_code: Some(code),
-                ..
-            }) => format!("; pod {name} exit code {code}"),
-            _ => String::new(),
-        };
         match &job.log {
             LogFacts::Read { ids, .. } if !ids.is_empty() => {
                 self.plan.changes.push(Change::FlinkJobId {
@@ -570,43 +278,56 @@ impl Builder<'_> {
             }
             _ => {}
         }
+        if let Some(reason) = self.job_failure(job, now) {
+            self.fail(Source::Kubernetes, reason);
+        }
+        false
+    }
+
+    /// Why a Job with no JobID in its log has failed, if it has: the Job
+    /// failed, completed without submitting, or its pod cannot start.
+    fn job_failure(&self, job: &JobFacts, now: DateTime<Utc>) -> Option<String> {
+        let pod_part = match &job.pod {
+            Some(PodFacts {
+                name,
+                exit_code: Some(code),
+                ..
+            }) => format!("; pod {name} exit code {code}"),
+            _ => String::new(),
+        };
         let tail = match &job.log {
             LogFacts::Read { tail, .. } if !tail.is_empty() => format!("\nlog tail:\n{tail}"),
             _ => String::new(),
         };
+        let name = &job.name;
         if let Some(failed) = &job.failed {
-            let reason = format!(
-                "Kubernetes Job {} failed: {failed}{}{tail}",
-                job.name,
-                pod_part(job)
-            );
-            self.fail(Source::Kubernetes, reason);
-        } else if job.complete {
-            let reason = format!(
-                "no Flink JobID in pod log of Kubernetes Job {}{}{tail}",
-                job.name,
-                pod_part(job)
-            );
-            self.fail(Source::Kubernetes, reason);
-        } else if let Some(PodFacts {
-            name,
-            waiting: Some(w),
-            ..
-        }) = &job.pod
-            && STUCK_WAITING_REASONS.contains(&w.reason.as_str())
-            && w.since
-                .is_some_and(|s| now - s > self.rules.pod_waiting_grace)
-        {
-            let reason = format!(
-                "pod {name} of Kubernetes Job {} cannot start: {}: {} (waiting longer than {})",
-                job.name,
-                w.reason,
-                w.message,
-                human(self.rules.pod_waiting_grace)
-            );
-            self.fail(Source::Kubernetes, reason);
+            return Some(format!(
+                "Kubernetes Job {name} failed: {failed}{pod_part}{tail}"
+            ));
         }
-        false
+        if job.complete {
+            return Some(format!(
+                "no Flink JobID in pod log of Kubernetes Job {name}{pod_part}{tail}"
+            ));
+        }
+        let grace = self.rules.pod_waiting_grace;
+        match &job.pod {
+            Some(PodFacts {
+                name: pod,
+                waiting: Some(w),
+                ..
+            }) if STUCK_WAITING_REASONS.contains(&w.reason.as_str())
+                && w.since.is_some_and(|s| now - s > grace) =>
+            {
+                Some(format!(
+                    "pod {pod} of Kubernetes Job {name} cannot start: {}: {} (waiting longer than {})",
+                    w.reason,
+                    w.message,
+                    human(grace)
+                ))
+            }
+            _ => None,
+        }
     }
 
     fn flink_job(&mut self, job: &FlinkJob) {
@@ -614,12 +335,12 @@ impl Builder<'_> {
         if r.flink_missing_count != 0 {
             self.plan.changes.push(Change::MissingCount(0));
         }
-        if r.flink_state.as_deref() != Some(job.state.as_str()) {
+        if r.flink_state.as_ref() != Some(&job.state) {
             self.plan
                 .changes
                 .push(Change::FlinkState(job.state.clone()));
         }
-        match status_for_flink_state(&job.state) {
+        match job.state.status() {
             Some(status) => self.set_status(status, Source::Flink),
             None => self.plan.unknown_flink_state = Some(job.state.clone()),
         }
@@ -673,7 +394,7 @@ impl Builder<'_> {
             let id = id.as_ref().map(ToString::to_string).unwrap_or_default();
             match facts {
                 Some(FlinkFacts::Found(job)) => {
-                    states.insert(id, job.state.clone());
+                    states.insert(id, job.state.to_string());
                     jobs.push(job);
                 }
                 Some(FlinkFacts::Unavailable(e)) => {
@@ -686,13 +407,7 @@ impl Builder<'_> {
                 None => return,
             }
         }
-        let stored: Option<std::collections::BTreeMap<String, String>> =
-            self.record.flink_jobs_state.as_ref().map(|d| {
-                d.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            });
-        if stored.as_ref() != Some(&states) {
+        if self.record.flink_jobs_state.as_ref() != Some(&states) {
             self.plan
                 .changes
                 .push(Change::FlinkJobsState(states.clone()));
@@ -732,10 +447,31 @@ impl Builder<'_> {
             let why = a.reasons.first().map(|x| x.message.clone());
             self.error = why.map(|w| (System::Flink, format!("health: {w}")));
         }
+        self.health_figures(&a, facts);
+        if self.status.is_final() {
+            self.restart_point(job, &a, facts);
+            // A job seen only once it ended gets the one verdict it had.
+            if r.health.is_some() {
+                return;
+            }
+        }
+        let codes: Vec<&str> = a.reasons.iter().map(|x| x.code.as_str()).collect();
+        if r.health != Some(a.health) || r.health_codes != codes {
+            self.plan.changes.push(Change::Health {
+                from: r.health,
+                to: a.health,
+                reasons: a.reasons,
+            });
+        }
+    }
+
+    /// The figures a look keeps: checkpoints, restarts, the submitter's
+    /// restarts and the restart samples, each only when it changed.
+    fn health_figures(&mut self, a: &Assessment, facts: &HealthFacts) {
+        let r = self.record;
         if let Some(checkpoints) = &a.checkpoints {
-            let now_doc = checkpoints.as_ref().map(Checkpoints::to_document);
-            let stored = r.checkpoint.as_ref().and_then(|c| c.to_document().ok());
-            if now_doc != stored {
+            let seen = checkpoints.as_ref().map(Checkpoints::stored);
+            if seen.as_ref() != r.checkpoint.as_deref() {
                 self.plan
                     .changes
                     .push(Change::Checkpoint(checkpoints.clone()));
@@ -755,34 +491,24 @@ impl Builder<'_> {
                 .changes
                 .push(Change::RestartSamples(a.samples.clone()));
         }
-        if self.status.is_final() {
-            let point = match &a.checkpoints {
-                Some(c) => health::restart_point(&job.state, c.as_ref()),
-                // The record is not looked at again: it says why it has none.
-                None => RestartPoint::None(match &facts.checkpoints {
-                    Err(e) => format!("Flink did not answer about its checkpoints: {e}"),
-                    Ok(_) => "the job ended while it was starting".to_string(),
-                }),
-            };
-            let stored = match &point {
-                RestartPoint::At(p) => r.restart_point.as_deref() == Some(p.as_str()),
-                RestartPoint::None(_) => false,
-            };
-            if !stored {
-                self.plan.changes.push(Change::RestartPoint(point));
-            }
-            // A job seen only once it ended gets the one verdict it had.
-            if r.health.is_some() {
-                return;
-            }
-        }
-        let codes: Vec<&str> = a.reasons.iter().map(|x| x.code.as_str()).collect();
-        if r.health != Some(a.health) || r.health_codes != codes {
-            self.plan.changes.push(Change::Health {
-                from: r.health,
-                to: a.health,
-                reasons: a.reasons,
-            });
+    }
+
+    /// Where a job that has just ended can resume, or why nowhere. The
+    /// record is not looked at again: it says why it has none.
+    fn restart_point(&mut self, job: &FlinkJob, a: &Assessment, facts: &HealthFacts) {
+        let point = match &a.checkpoints {
+            Some(c) => health::restart_point(&job.state, c.as_ref()),
+            None => RestartPoint::None(match &facts.checkpoints {
+                Err(e) => format!("Flink did not answer about its checkpoints: {e}"),
+                Ok(_) => "the job ended while it was starting".to_string(),
+            }),
+        };
+        let stored = match &point {
+            RestartPoint::At(p) => self.record.restart_point.as_deref() == Some(p.as_str()),
+            RestartPoint::None(_) => false,
+        };
+        if !stored {
+            self.plan.changes.push(Change::RestartPoint(point));
         }
     }
 

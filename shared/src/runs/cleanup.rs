@@ -87,7 +87,7 @@ impl Cleaner {
             .filter(|j| j.finished_at.is_some_and(|t| now - t >= self.rules.min_age))
             .map(|j| j.name.as_str())
             .collect();
-        let records = self.store.records_of_jobs(&candidates, namespace).await?;
+        let records = self.store.records().of_jobs(&candidates, namespace).await?;
         for job in &jobs {
             let evidence_lost = match decide(job, records.get(&job.name), now, &self.rules) {
                 Decision::Keep(reason) => {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use flink_job_sync::adapters::flink::FlinkClient;
 use flink_job_sync::adapters::k8s::Kubernetes;
 use flink_job_sync::adapters::store::Store;
+use flink_job_sync::adapters::store::record::{record_from_document, to_bson_date};
 use flink_job_sync::reporting::summary::Summary;
-use flink_job_sync::rules::model::{Record, to_bson_date};
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use mongodb::bson::{Document, doc};
 
@@ -261,7 +261,11 @@ impl Rig {
         kc.read_timeout = Some(cfg.kube.timeout);
         let client = kube::Client::try_from(kc).unwrap_or_else(|e| panic!("kube client: {e}"));
         let kube = Kubernetes::new(client, &cfg.kube);
-        Syncer::new(store, kube, flink, cfg.sync, cfg.rules)
+        Syncer::builder(store, kube)
+            .flink(flink)
+            .settings(cfg.sync)
+            .rules(cfg.rules)
+            .build()
     }
 
     /// Every record, by job_id, read directly (not through the proxy).
@@ -313,7 +317,7 @@ impl Rig {
                 problems.push(format!("{}: record lost", t.job_id));
                 continue;
             };
-            if let Err(e) = Record::from_document(a) {
+            if let Err(e) = record_from_document(a) {
                 problems.push(format!(
                     "{}: no longer a valid record: {}",
                     t.job_id, e.problem

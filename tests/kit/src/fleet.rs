@@ -8,7 +8,7 @@ use kube::api::{Api, PostParams};
 use mongodb::bson::{Document, doc};
 use serde_json::json;
 
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 
 /// One submission: the record's `job_id` is the Kubernetes Job's name.
 #[derive(Debug, Clone)]

@@ -70,7 +70,11 @@ impl Scenario {
             FlinkClient::from_settings(&cfg.flink).unwrap_or_else(|e| panic!("flink client: {e}"));
         let observer = Kubernetes::new(kube.clone(), &cfg.kube);
         let db = stack.mongo_client().await.database(&database);
-        let syncer = Syncer::new(store, observer, flink, cfg.sync.clone(), cfg.rules.clone());
+        let syncer = Syncer::builder(store, observer)
+            .flink(flink)
+            .settings(cfg.sync.clone())
+            .rules(cfg.rules.clone())
+            .build();
         Scenario {
             records: db.collection("flink_jobs"),
             db,

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use chrono::Utc;
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use mongodb::bson::{Document, doc};

@@ -4,7 +4,7 @@
 //! touches only its own records; a run can be scoped to some clusters.
 
 use flink_job_sync::adapters::flink::FlinkClient;
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use flink_job_sync::runs::sync::SyncRequest;
 use mongodb::bson::{Document, doc};
 use test_kit::flinkfake::{FakeJob, FlinkFake};
@@ -185,7 +185,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
         .collect();
     assert_eq!(ours.len(), 1, "{first:?}");
     assert_eq!(
-        (ours[0].cluster.as_str(), ours[0].state.as_str()),
+        (ours[0].cluster.name(), ours[0].state.as_str()),
         ("default", "RUNNING")
     );
     assert!(first.untracked_count >= 1);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use flink_job_sync::adapters::events::Publisher;
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use mongodb::bson::doc;
 use test_kit::scenario::{JobState, Scenario};
 use test_kit::stack::{Stack, require, unique_name};

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 use test_kit::scenario::{

@@ -5,6 +5,7 @@
 
 use flink_job_sync::adapters::k8s::Kubernetes;
 use flink_job_sync::adapters::store::Store;
+use flink_job_sync::adapters::store::writes::{Outcome, Write, WriteContext};
 use flink_job_sync::rules::cleanup::CleanupRules;
 use flink_job_sync::runs::cleanup::{Cleaner, CleanupRequest};
 use flink_job_sync::runs::sync::{SyncRequest, handle};
@@ -123,7 +124,8 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
     // itself and a note of its own, before the run writes.
     let (records, _) = syncer
         .store()
-        .non_final_records(None, None)
+        .records()
+        .non_final(None, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let truth = rig
@@ -137,10 +139,8 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
         .find(|r| r.job_id == "new-0")
         .unwrap_or_else(|| panic!("new-0 read"));
     let observed = flink_job_sync::rules::plan::Observed {
-        health: None,
-        others: vec![],
         k8s: Some(flink_job_sync::rules::plan::K8sFacts::NoJob),
-        flink: None,
+        ..Default::default()
     };
     let mut plan =
         flink_job_sync::rules::plan::decide(record, &observed, chrono::Utc::now(), syncer.rules());
@@ -152,9 +152,7 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
                 2048,
             ),
         )));
-    let write =
-        flink_job_sync::adapters::store::write_for(record, &plan, chrono::Utc::now(), "run-r", 50)
-            .unwrap_or_else(|| panic!("a write"));
+    let write = Write::new(record, &plan, chrono::Utc::now()).unwrap_or_else(|| panic!("a write"));
     rig.scenario
         .records
         .update_one(
@@ -163,12 +161,17 @@ async fn a_submitter_write_during_a_run_wins_and_the_record_is_retried_next_run(
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    let ctx = WriteContext {
+        run_id: "run-r",
+        history_max: 50,
+    };
     let applied = syncer
         .store()
-        .apply(vec![write], "run-r")
+        .writer()
+        .apply(&[write], ctx)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(applied.conflicts, vec!["new-0".to_string()], "{applied:?}");
+    assert_eq!(applied, [Outcome::Conflict]);
     let r = rig.scenario.record("new-0").await;
     assert_eq!(r.get_str("note").ok(), Some("set by the submitter"));
     assert!(!r.contains_key("sync_error"), "our write did not land: {r}");

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use flink_job_sync::adapters::store::Store;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use flink_job_sync::reporting::stats::{
     DegradedJob, EndedJob, LIST_MAX, Reason, StatusCount, Window, compute, render,
 };
-use flink_job_sync::rules::model::to_bson_date;
 use mongodb::bson::{Bson, Document, doc};
 use test_kit::stack::{Stack, unique_name};
 
@@ -52,7 +52,7 @@ async fn stats_match_the_seeded_collection() {
     let stack = Stack::from_env();
     let (db, _) = seeded(&stack).await;
     let store = store_of(&stack, &db).await;
-    let s = compute(&store, &Window::default())
+    let s = compute(store.records(), &Window::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let count = |st: &str| s.by_status.iter().find(|c| c.status == st).map(|c| c.count);
@@ -104,7 +104,9 @@ async fn stats_match_the_seeded_collection() {
         since,
         until: Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).single(),
     };
-    let s = compute(&store, &w).await.unwrap_or_else(|e| panic!("{e}"));
+    let s = compute(store.records(), &w)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (s.total, s.failed),
         (4, 1),
@@ -410,7 +412,7 @@ async fn stats_list_degraded_jobs_and_restart_points() {
     let stack = Stack::from_env();
     let db = seeded_health(&stack).await;
     let store = store_of(&stack, &db).await;
-    let s = compute(&store, &Window::default())
+    let s = compute(store.records(), &Window::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -469,7 +471,9 @@ x4      CANCELLED  -                     -
         since: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).single(),
         until: None,
     };
-    let s = compute(&store, &w).await.unwrap_or_else(|e| panic!("{e}"));
+    let s = compute(store.records(), &w)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(s.degraded.total, 2);
     assert_eq!(s.degraded.jobs, vec![d3(), d1()]);
     assert_eq!(s.failed_or_cancelled.total, 1);
@@ -508,7 +512,7 @@ async fn stats_lists_stop_at_the_limit_and_count_them_all() {
         .await
         .unwrap_or_else(|e| panic!("seed: {e}"));
     let store = store_of(&stack, &db).await;
-    let s = compute(&store, &Window::default())
+    let s = compute(store.records(), &Window::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let newest = format!("{:03}", n - 1);

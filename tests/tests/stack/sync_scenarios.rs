@@ -2,9 +2,11 @@
 //! in-process Kubernetes API emulator: every row of the rule, and the faults
 //! that must never corrupt or regress a record.
 
-use flink_job_sync::adapters::store;
-use flink_job_sync::rules::model::{Status, to_bson_date};
+use flink_job_sync::adapters::store::record::to_bson_date;
+use flink_job_sync::adapters::store::writes::{Outcome, Write, WriteContext};
+use flink_job_sync::rules::model::Status;
 use flink_job_sync::runs::sync::SyncRequest;
+use futures::TryStreamExt;
 use mongodb::bson::{Bson, Document, doc};
 use test_kit::scenario::{JobState, Scenario, fake_flink, finished_flink_job_id};
 
@@ -314,27 +316,26 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
     let (records, _) = s
         .syncer
         .store()
-        .non_final_records(None, None)
+        .records()
+        .non_final(None, None)
         .await
         .expect("read");
     let record = records.into_iter().next().expect("the record");
     let plan = flink_job_sync::rules::plan::decide(
         &record,
         &flink_job_sync::rules::plan::Observed {
-            health: None,
-            others: vec![],
             k8s: Some(flink_job_sync::rules::plan::K8sFacts::Job(
                 flink_job_sync::rules::plan::JobFacts {
                     complete: true,
                     ..Default::default()
                 },
             )),
-            flink: None,
+            ..Default::default()
         },
         chrono::Utc::now(),
         s.syncer.rules(),
     );
-    let write = store::write_for(&record, &plan, chrono::Utc::now(), "run-x", 50).expect("a write");
+    let write = Write::new(&record, &plan, chrono::Utc::now()).expect("a write");
     s.records
         .update_one(
             doc! {"job_id": "race-1"},
@@ -342,14 +343,18 @@ async fn external_write_between_read_and_write_wins_and_counts_as_conflict() {
         )
         .await
         .expect("external write");
+    let ctx = WriteContext {
+        run_id: "run-x",
+        history_max: 50,
+    };
     let applied = s
         .syncer
         .store()
-        .apply(vec![write], "run-x")
+        .writer()
+        .apply(&[write], ctx)
         .await
         .expect("apply");
-    assert_eq!(applied.conflicts, vec!["race-1".to_string()]);
-    assert!(applied.written.is_empty());
+    assert_eq!(applied, [Outcome::Conflict], "the only write is a conflict");
     let r = s.record("race-1").await;
     assert_eq!(
         r.get_str("status").ok(),
@@ -583,4 +588,97 @@ async fn a_script_that_submitted_two_jobs_fails_when_one_fails_and_keeps_both_st
         ),
         "the times span both jobs"
     );
+}
+
+#[tokio::test]
+async fn a_refused_payload_records_no_run() {
+    let s = real_flink().await;
+    s.insert(created("refused-1", 1)).await;
+    let req = SyncRequest {
+        clusters: Some(vec!["nope".to_string()]),
+        ..Default::default()
+    };
+    let err = s
+        .syncer
+        .run(&req)
+        .await
+        .expect_err("a cluster this deployment does not follow is refused");
+    assert!(err.to_string().contains("\"nope\""), "{err}");
+    let runs = s.db.collection::<Document>("flink_job_sync_runs");
+    let recorded: Vec<Document> = runs
+        .find(doc! {})
+        .await
+        .expect("runs")
+        .try_collect()
+        .await
+        .expect("runs");
+    assert!(
+        recorded.is_empty(),
+        "a refused run records nothing: {recorded:?}"
+    );
+    assert_eq!(
+        s.record("refused-1").await.get_str("status").ok(),
+        Some("CREATED")
+    );
+}
+
+#[tokio::test]
+async fn records_sharing_a_job_id_are_left_alone_with_an_error_naming_it() {
+    // The unique index on job_id is only wanted: a collection older than it
+    // may hold duplicates. Neither record may be decided, reported or
+    // announced on the other's account, so neither is synced until one of
+    // them is renamed or removed.
+    let s = real_flink().await;
+    let flink_id = finished_flink_job_id(&s.stack).await;
+    let mut finishing = created("dup-1", 1);
+    finishing.insert("k8s_job_name", "dup-a");
+    let mut failing = created("dup-1", 1);
+    failing.insert("k8s_job_name", "dup-b");
+    s.records
+        .insert_many([finishing, failing])
+        .await
+        .expect("two records with one job_id");
+    s.insert(created("single-1", 1)).await;
+    let pod_a = s.k8s_job("dup-a", JobState::Succeeded).await;
+    s.set_log(&pod_a, jobid_line(&flink_id)).await;
+    let pod_b = s.k8s_job("dup-b", JobState::Failed(1)).await;
+    s.set_log(&pod_b, "Traceback: boom\n").await;
+    let pod = s.k8s_job("single-1", JobState::Succeeded).await;
+    s.set_log(&pod, jobid_line(&flink_id)).await;
+
+    let summary = s.sync().await;
+    assert_eq!(
+        summary.transitions.get("CREATED->FINISHED"),
+        Some(&1),
+        "only the record with a job_id of its own moves: {summary:?}"
+    );
+    assert_eq!(summary.transitions.len(), 1, "{summary:?}");
+    assert_eq!(summary.records_changed, 3, "{summary:?}");
+    let dup_errors: Vec<_> = summary
+        .errors
+        .iter()
+        .filter(|e| e.job_id == "dup-1")
+        .collect();
+    assert_eq!(dup_errors.len(), 2, "{summary:?}");
+    for name in ["dup-a", "dup-b"] {
+        let r = s
+            .records
+            .find_one(doc! {"job_id": "dup-1", "k8s_job_name": name})
+            .await
+            .expect("read")
+            .expect("the record");
+        assert_eq!(r.get_str("status").ok(), Some("CREATED"), "{r}");
+        assert!(
+            r.get("flink_job_id").is_some_and(|v| *v == Bson::Null),
+            "{r}"
+        );
+        let e = r.get_str("sync_error").unwrap_or_default();
+        assert!(
+            e.starts_with("mongodb: ") && e.contains("\"dup-1\" is shared by 2 records"),
+            "{r}"
+        );
+    }
+    // A second run writes nothing more.
+    let again = s.sync().await;
+    assert_eq!(again.records_changed, 0, "{again:?}");
 }

@@ -51,7 +51,9 @@ async fn main_inner() -> Result<(), String> {
         .await
         .map_err(|e| chain(&e))?;
     let store = Store::connect(&cfg.mongo).await.map_err(|e| chain(&e))?;
-    let stats = compute(&store, &window).await.map_err(|e| chain(&e))?;
+    let stats = compute(store.records(), &window)
+        .await
+        .map_err(|e| chain(&e))?;
     if json {
         println!(
             "{}",

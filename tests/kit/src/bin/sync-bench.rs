@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flink_job_sync::rules::model::to_bson_date;
+use flink_job_sync::adapters::store::record::to_bson_date;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -776,7 +776,11 @@ async fn child_sync() {
         .ensure_indexes()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let syncer = flink_job_sync::runs::sync::Syncer::new(store, kube, flink, cfg.sync, cfg.rules);
+    let syncer = flink_job_sync::runs::sync::Syncer::builder(store, kube)
+        .flink(flink)
+        .settings(cfg.sync)
+        .rules(cfg.rules)
+        .build();
     counts.take_all();
     let start = Instant::now();
     let summary = syncer

@@ -1,64 +1,43 @@
 //! The sync rule, row by row, without I/O: facts in, changes out.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use flink_job_sync::adapters::store::write_for;
-use flink_job_sync::rules::model::{FlinkJobId, Record, Status, System};
+use chrono::{DateTime, Duration, Utc};
+use flink_job_sync::adapters::store::record::id_bson;
+use flink_job_sync::adapters::store::writes::{Write, WriteContext, statement};
+use flink_job_sync::rules::model::{FlinkState, Status, System, Unobserved};
 use flink_job_sync::rules::plan::{
-    Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, PodFacts, Source,
+    Change, FlinkFacts, FlinkJob, JobFacts, K8sFacts, LogFacts, Observed, Plan, PodFacts, Source,
     SyncError, SyncRules, Waiting, decide, needs_root_cause,
 };
-use mongodb::bson::{Bson, doc};
+use flink_job_sync::rules::record::Record;
+use mongodb::bson::{Bson, Document, doc};
+
+use crate::builder::{RecordBuilder, at_ms, id, now};
 use proptest::prelude::*;
 
 const ID: &str = "ef163bff25523543d6699ac3c0e9b72e";
 const ID2: &str = "b73bb3f147dc3bd5b562d668b64b4c58";
 
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
-        .single()
-        .expect("valid date")
-}
-
-fn id(s: &str) -> FlinkJobId {
-    FlinkJobId::parse(s).expect("valid id")
-}
-
-/// A record as the submitting system writes it, submitted a minute ago.
-struct RecordBuilder(mongodb::bson::Document);
-
-impl RecordBuilder {
-    fn new() -> Self {
-        RecordBuilder(
-            doc! {"_id": "oid-1", "job_id": "tpl-1", "status": "CREATED", "flink_job_id": null,
-            "submitted_at": flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(1))},
-        )
-    }
-    fn status(mut self, s: Status) -> Self {
-        self.0.insert("status", s.as_str());
-        self
-    }
-    fn flink_job_id(mut self, s: &str) -> Self {
-        self.0.insert("flink_job_id", s);
-        self
-    }
-    fn submitted_ago(mut self, d: Duration) -> Self {
-        self.0.insert(
-            "submitted_at",
-            flink_job_sync::rules::model::to_bson_date(now() - d),
-        );
-        self
-    }
-    fn set(mut self, k: &str, v: impl Into<Bson>) -> Self {
-        self.0.insert(k, v.into());
-        self
-    }
-    fn build(self) -> Record {
-        Record::from_document(&self.0).expect("test record parses")
-    }
+/// The statement a plan's write becomes (`None`: nothing to write).
+fn write_for(
+    r: &Record,
+    p: &Plan,
+    at: DateTime<Utc>,
+    run_id: &str,
+    history_max: usize,
+) -> Option<Document> {
+    let w = Write::new(r, p, at)?;
+    Some(statement(
+        &w,
+        WriteContext {
+            run_id,
+            history_max,
+        },
+    ))
 }
 
 fn flink(state: &str, start: i64, end: i64) -> Observed {
     Observed {
+        conflict: None,
         health: None,
         others: vec![],
         k8s: None,
@@ -66,7 +45,7 @@ fn flink(state: &str, start: i64, end: i64) -> Observed {
             name: String::new(),
             tasks: None,
             last_modification_ms: -1,
-            state: state.into(),
+            state: FlinkState::parse(state),
             start_ms: start,
             end_ms: end,
             root_cause: None,
@@ -76,6 +55,7 @@ fn flink(state: &str, start: i64, end: i64) -> Observed {
 
 fn k8s_job(job: JobFacts) -> Observed {
     Observed {
+        conflict: None,
         health: None,
         others: vec![],
         k8s: Some(K8sFacts::Job(job)),
@@ -204,7 +184,7 @@ fn unknown_flink_state_changes_only_flink_state() {
         vec![Change::FlinkState("DEPLOYING_SOMEWHERE".into())]
     );
     assert_eq!(
-        p.unknown_flink_state.as_deref(),
+        p.unknown_flink_state.as_ref().map(FlinkState::as_str),
         Some("DEPLOYING_SOMEWHERE")
     );
 }
@@ -234,7 +214,9 @@ fn root_cause_is_fetched_only_for_a_job_flink_reports_failed_on_a_record_not_yet
     assert!(!needs_root_cause(&running, Some(&FlinkFacts::Missing)));
     assert!(!needs_root_cause(
         &running,
-        Some(&FlinkFacts::Unavailable("down".into()))
+        Some(&FlinkFacts::Unavailable(Unobserved::Unanswered(
+            "down".into()
+        )))
     ));
     assert!(!needs_root_cause(&running, None));
 }
@@ -284,9 +266,9 @@ fn jobid_found_while_pod_still_runs_with_flink_down_is_kept_with_an_error() {
         log: log(&[ID], ""),
         ..job()
     });
-    o.flink = Some(FlinkFacts::Unavailable(
+    o.flink = Some(FlinkFacts::Unavailable(Unobserved::Unanswered(
         "GET /jobs/overview: cannot connect".into(),
-    ));
+    )));
     let p = decide(&r, &o, now(), &SyncRules::default());
     assert!(p.new_flink_job_id().is_some());
     assert_eq!(status_change(&p), None);
@@ -399,6 +381,7 @@ fn missing_kubernetes_job_fails_only_after_the_grace_period() {
         .submitted_ago(Duration::minutes(5))
         .build();
     let o = Observed {
+        conflict: None,
         health: None,
         others: vec![],
         k8s: Some(K8sFacts::NoJob),
@@ -424,11 +407,12 @@ fn missing_kubernetes_job_fails_only_after_the_grace_period() {
 #[test]
 fn string_submitted_at_counts_for_the_grace_period() {
     let r = RecordBuilder::new()
-        .set("submitted_at", "2026-11-23T11:00:00")
+        .with(|r| r.submitted_at = Some(now() - chrono::Duration::hours(1)))
         .build();
     let p = decide(
         &r,
         &Observed {
+            conflict: None,
             health: None,
             others: vec![],
             k8s: Some(K8sFacts::NoJob),
@@ -443,10 +427,10 @@ fn string_submitted_at_counts_for_the_grace_period() {
 #[test]
 fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
     for k8s in [
-        K8sFacts::Unavailable("HTTP 500".into()),
+        K8sFacts::Unavailable(Unobserved::Unanswered("HTTP 500".into())),
         K8sFacts::Job(JobFacts {
             failed: Some("x".into()),
-            log: LogFacts::Unreadable("HTTP 500".into()),
+            log: LogFacts::Unreadable(Unobserved::Unanswered("HTTP 500".into())),
             ..job()
         }),
     ] {
@@ -456,6 +440,7 @@ fn kubernetes_unreachable_or_log_unreadable_keeps_status_and_sets_sync_error() {
         let p = decide(
             &r,
             &Observed {
+                conflict: None,
                 health: None,
                 others: vec![],
                 k8s: Some(k8s),
@@ -482,6 +467,7 @@ fn flink_miss_counts_up_and_fails_only_at_the_threshold() {
         .flink_job_id(ID)
         .build();
     let missing = Observed {
+        conflict: None,
         health: None,
         others: vec![],
         k8s: None,
@@ -492,7 +478,7 @@ fn flink_miss_counts_up_and_fails_only_at_the_threshold() {
     let r2 = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set("flink_missing_count", 2_i64)
+        .with(|r| r.flink_missing_count = 2)
         .build();
     let p = decide(&r2, &missing, now(), &rules);
     assert_eq!(status_change(&p), Some((Status::Running, Status::Failed)));
@@ -504,13 +490,16 @@ fn transport_errors_are_never_misses() {
     let r = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set("flink_missing_count", 2_i64)
+        .with(|r| r.flink_missing_count = 2)
         .build();
     let o = Observed {
+        conflict: None,
         health: None,
         others: vec![],
         k8s: None,
-        flink: Some(FlinkFacts::Unavailable("HTTP 503".into())),
+        flink: Some(FlinkFacts::Unavailable(Unobserved::Unanswered(
+            "HTTP 503".into(),
+        ))),
     };
     let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(
@@ -527,13 +516,10 @@ fn a_found_job_resets_misses_and_clears_the_error() {
     let r = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set("flink_missing_count", 1_i64)
-        .set("sync_error", "flink: HTTP 503")
-        .set("flink_state", "RUNNING")
-        .set(
-            "start_time",
-            Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)),
-        )
+        .with(|r| r.flink_missing_count = 1)
+        .with(|r| r.sync_error = Some("flink: HTTP 503".into()))
+        .flink_state("RUNNING")
+        .with(|r| r.start_time = at_ms(T0))
         .build();
     let p = decide(&r, &flink("RUNNING", T0, -1), now(), &SyncRules::default());
     assert_eq!(
@@ -547,11 +533,8 @@ fn nothing_new_means_no_write() {
     let r = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set("flink_state", "RUNNING")
-        .set(
-            "start_time",
-            Bson::DateTime(mongodb::bson::DateTime::from_millis(T0)),
-        )
+        .flink_state("RUNNING")
+        .with(|r| r.start_time = at_ms(T0))
         .build();
     let p = decide(&r, &flink("RUNNING", T0, -1), now(), &SyncRules::default());
     assert!(p.changes.is_empty(), "{p:?}");
@@ -559,15 +542,16 @@ fn nothing_new_means_no_write() {
     let same_error = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set("sync_error", "flink: x")
+        .with(|r| r.sync_error = Some("flink: x".into()))
         .build();
     let p = decide(
         &same_error,
         &Observed {
+            conflict: None,
             health: None,
             others: vec![],
             k8s: None,
-            flink: Some(FlinkFacts::Unavailable("x".into())),
+            flink: Some(FlinkFacts::Unavailable(Unobserved::Unanswered("x".into()))),
         },
         now(),
         &SyncRules::default(),
@@ -592,18 +576,18 @@ fn status_reason_is_bounded() {
 
 #[test]
 fn the_write_is_conditional_on_status_jobid_and_revision() {
-    let r = RecordBuilder::new().set("revision", 7_i64).build();
+    let r = RecordBuilder::new().with(|r| r.revision = Some(7)).build();
     let o = k8s_job(JobFacts {
         complete: true,
         ..job()
     });
     let p = decide(&r, &o, now(), &SyncRules::default());
     let w = write_for(&r, &p, now(), "run-1", 50).expect("a write");
-    let q = w.statement.get_document("q").expect("filter");
+    let q = w.get_document("q").expect("filter");
     assert_eq!(q.get_str("status").ok(), Some("CREATED"));
     assert_eq!(q.get("flink_job_id"), Some(&Bson::Null));
     assert_eq!(q.get_i64("revision").ok(), Some(7));
-    let u = w.statement.get_document("u").expect("update");
+    let u = w.get_document("u").expect("update");
     assert_eq!(u.get_document("$inc").ok(), Some(&doc! {"revision": 1_i64}));
     let pushed = u
         .get_document("$push")
@@ -620,8 +604,7 @@ fn the_write_is_conditional_on_status_jobid_and_revision() {
     )
     .expect("a write");
     assert_eq!(
-        w.statement
-            .get_document("q")
+        w.get_document("q")
             .and_then(|q| q.get_document("revision"))
             .ok(),
         Some(&doc! {"$exists": false})
@@ -646,13 +629,13 @@ fn any_flink() -> impl Strategy<Value = Option<FlinkFacts>> {
     prop_oneof![
         Just(None),
         Just(Some(FlinkFacts::Missing)),
-        ".{0,20}".prop_map(|e| Some(FlinkFacts::Unavailable(e))),
+        ".{0,20}".prop_map(|e| Some(FlinkFacts::Unavailable(Unobserved::Unanswered(e)))),
         (state, -1i64..T0 + 10_000, -1i64..T0 + 10_000).prop_map(|(s, a, b)| Some(
             FlinkFacts::Found(FlinkJob {
                 name: String::new(),
                 tasks: None,
                 last_modification_ms: -1,
-                state: s.to_string(),
+                state: FlinkState::parse(s),
                 start_ms: a,
                 end_ms: b,
                 root_cause: None
@@ -665,7 +648,9 @@ fn any_k8s() -> impl Strategy<Value = Option<K8sFacts>> {
     prop_oneof![
         Just(None),
         Just(Some(K8sFacts::NoJob)),
-        Just(Some(K8sFacts::Unavailable("down".into()))),
+        Just(Some(K8sFacts::Unavailable(Unobserved::Unanswered(
+            "down".into()
+        )))),
         (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(complete, failed, with_id)| {
             let ids: &[&str] = if with_id { &[ID] } else { &[] };
             Some(K8sFacts::Job(JobFacts {
@@ -682,10 +667,10 @@ proptest! {
     #[test]
     fn no_observation_ever_moves_a_final_record(status in any_status(), has_id in any::<bool>(),
             k8s in any_k8s(), flink in any_flink(), misses in 0i64..5, ago in 0i64..100_000) {
-        let mut b = RecordBuilder::new().status(status).submitted_ago(Duration::seconds(ago)).set("flink_missing_count", misses);
+        let mut b = RecordBuilder::new().status(status).submitted_ago(Duration::seconds(ago)).with(|r| r.flink_missing_count = misses as u32);
         if has_id { b = b.flink_job_id(ID2); }
         let r = b.build();
-        let p = decide(&r, &Observed { k8s, flink, health: None, others: vec![] }, now(), &SyncRules::default());
+        let p = decide(&r, &Observed { conflict: None, k8s, flink, health: None, others: vec![] }, now(), &SyncRules::default());
         if status.is_final() {
             prop_assert!(p.changes.is_empty(), "final record changed: {:?}", p);
         }
@@ -694,8 +679,8 @@ proptest! {
         }
         // Every plan that changes something becomes a write pinned to what was read.
         if let Some(w) = write_for(&r, &p, now(), "run", 50) {
-            let q = w.statement.get_document("q").expect("filter");
-            prop_assert_eq!(q.get("_id"), Some(&r.oid.to_bson()));
+            let q = w.get_document("q").expect("filter");
+            prop_assert_eq!(q.get("_id"), Some(&id_bson(&r.oid)));
             prop_assert_eq!(q.get_str("status").ok(), Some(r.status.as_str()));
             prop_assert!(q.contains_key("revision") && q.contains_key("flink_job_id"));
         } else {
@@ -709,8 +694,7 @@ fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
     let filter_of = |r: &Record, o: &Observed| {
         let p = decide(r, o, now(), &SyncRules::default());
         let w = write_for(r, &p, now(), "run-1", 50).expect("a write");
-        w.statement
-            .get_document("q")
+        w.get_document("q")
             .expect("filter")
             .get("flink_job_id")
             .cloned()
@@ -719,7 +703,9 @@ fn the_write_matches_flink_job_id_as_stored_empty_null_or_set() {
         complete: true,
         ..job()
     });
-    let empty = RecordBuilder::new().flink_job_id("").build();
+    let empty = RecordBuilder::new()
+        .with(|r| r.flink_job_id_empty = true)
+        .build();
     assert_eq!(
         filter_of(&empty, &complete),
         Some(Bson::String(String::new()))
@@ -742,7 +728,7 @@ fn found(state: &str, start: i64, end: i64) -> FlinkFacts {
         name: String::new(),
         tasks: None,
         last_modification_ms: -1,
-        state: state.into(),
+        state: FlinkState::parse(state),
         start_ms: start,
         end_ms: end,
         root_cause: (state == "FAILED").then(|| "java.lang.ArithmeticException: / by zero".into()),
@@ -753,12 +739,10 @@ fn two_jobs(first: FlinkFacts, second: FlinkFacts) -> (Record, Observed) {
     let r = RecordBuilder::new()
         .status(Status::Running)
         .flink_job_id(ID)
-        .set(
-            "flink_job_ids",
-            vec![Bson::String(ID.into()), Bson::String(ID2.into())],
-        )
+        .with(|r| r.flink_job_ids = vec![id(ID), id(ID2)])
         .build();
     let o = Observed {
+        conflict: None,
         k8s: None,
         flink: Some(first),
         health: None,
@@ -817,7 +801,7 @@ fn a_record_of_several_jobs_runs_while_any_runs_and_finishes_when_all_do() {
 fn a_job_of_several_without_an_answer_holds_the_record() {
     let (r, o) = two_jobs(
         found("FINISHED", T0, T0 + 5_000),
-        FlinkFacts::Unavailable("GET /jobs/x: HTTP 503".into()),
+        FlinkFacts::Unavailable(Unobserved::Unanswered("GET /jobs/x: HTTP 503".into())),
     );
     let p = decide(&r, &o, now(), &SyncRules::default());
     assert_eq!(p.transition(), None);

@@ -7,12 +7,12 @@ use flink_job_sync::adapters::flink::{
     parse_checkpoint_config, parse_checkpoints, parse_metric, parse_overview,
 };
 use flink_job_sync::rules::health::{
-    Checkpoints, HealthFacts, HealthRules, JobView, NOT_ADDRESSABLE, PointAt, RestartPoint,
-    Retention, Tasks, assess, due, restart_point, usable_path,
+    Checkpoints, HealthFacts, HealthLooks, HealthRules, JobView, NOT_ADDRESSABLE, PointAt,
+    RestartPoint, Retention, Tasks, assess, restart_point, usable_path,
 };
-use flink_job_sync::rules::model::{FlinkJobId, Health, Record, Status};
+use flink_job_sync::rules::model::{FlinkJobId, FlinkState, Health, Status, Unobserved};
 use flink_job_sync::rules::plan::{Change, FlinkFacts, FlinkJob, Observed, SyncRules, decide};
-use mongodb::bson::{Bson, Document, doc};
+use flink_job_sync::rules::record::{Record, RecordId, StoredCheckpoint};
 
 const ID: &str = "398df549e65cbb47b428135966f57e9e";
 
@@ -41,17 +41,32 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-/// A RUNNING record with a JobID; `extra` adds stored fields.
-fn record(extra: Document) -> Record {
-    let mut d = doc! {"_id": "oid-1", "job_id": "tpl-1", "status": "RUNNING",
-    "flink_job_id": ID, "flink_state": "RUNNING", "revision": 3_i64};
-    d.extend(extra);
-    Record::from_document(&d).expect("test record parses")
+/// A RUNNING record with a JobID, written three times; `stored` adds what
+/// earlier looks stored.
+fn record(stored: impl FnOnce(&mut Record)) -> Record {
+    let mut r = Record::new(RecordId::String("oid-1".into()), "tpl-1", Status::Running);
+    r.flink_job_id = FlinkJobId::parse(ID);
+    r.flink_state = Some(FlinkState::Running);
+    r.revision = Some(3);
+    stored(&mut r);
+    r
+}
+
+static RUNNING: FlinkState = FlinkState::Running;
+static INITIALIZING: FlinkState = FlinkState::Initializing;
+
+fn st(s: &str) -> FlinkState {
+    FlinkState::parse(s)
+}
+
+/// `mins` minutes before [`now`].
+fn ago(mins: i64) -> DateTime<Utc> {
+    now() - Duration::minutes(mins)
 }
 
 fn running(tasks: Option<Tasks>, changed_ago: Duration) -> JobView<'static> {
     JobView {
-        state: "RUNNING",
+        state: &RUNNING,
         tasks,
         last_modification_ms: ms(now() - changed_ago),
         start_ms: ms(now() - Duration::days(1)),
@@ -118,7 +133,7 @@ fn a_job_stopped_with_a_savepoint_reads_the_savepoint() {
     let sp = c.last_savepoint.clone().expect("a savepoint");
     assert!(sp.path.contains("/sp/savepoint-"), "{}", sp.path);
     assert_eq!(
-        restart_point("FINISHED", Some(&c)),
+        restart_point(&st("FINISHED"), Some(&c)),
         RestartPoint::At(sp.path.clone()),
         "the savepoint is newer than the last checkpoint"
     );
@@ -138,12 +153,15 @@ fn checkpoint_config_says_whether_a_cancel_deletes_the_checkpoints() {
     );
     // Flink's retention policies: what survives which end.
     assert!(
-        Retention::OnCancellation.keeps("CANCELED") && Retention::OnCancellation.keeps("FAILED")
+        Retention::OnCancellation.keeps(&st("CANCELED"))
+            && Retention::OnCancellation.keeps(&st("FAILED"))
     );
-    assert!(!Retention::OnCancellation.keeps("FINISHED"));
-    assert!(Retention::OnFailure.keeps("FAILED") && !Retention::OnFailure.keeps("CANCELED"));
+    assert!(!Retention::OnCancellation.keeps(&st("FINISHED")));
+    assert!(
+        Retention::OnFailure.keeps(&st("FAILED")) && !Retention::OnFailure.keeps(&st("CANCELED"))
+    );
     for state in ["FAILED", "CANCELED", "FINISHED"] {
-        assert!(!Retention::NotRetained.keeps(state), "{state}");
+        assert!(!Retention::NotRetained.keeps(&st(state)), "{state}");
     }
 }
 
@@ -175,7 +193,7 @@ fn the_overview_carries_task_counts_and_the_last_modification() {
     let jobs = parse_overview(&fixture("running_retained_overview.json")).expect("parses");
     let job = jobs
         .values()
-        .find(|j| j.state == "RUNNING")
+        .find(|j| j.state == FlinkState::Running)
         .expect("a running job");
     let tasks = job.tasks.expect("task counts");
     assert_eq!((tasks.total, tasks.running), (2, 2));
@@ -225,7 +243,7 @@ fn placeholder_empty_and_huge_paths_are_never_restart_points() {
 #[test]
 fn a_running_job_with_fresh_checkpoints_and_no_restarts_is_healthy() {
     let a = assess(
-        &record(doc! {}),
+        &record(|_| {}),
         &running(all_running(2), Duration::hours(1)),
         &facts(Some(healthy_checkpoints()), Some(0)),
         now(),
@@ -237,9 +255,7 @@ fn a_running_job_with_fresh_checkpoints_and_no_restarts_is_healthy() {
 #[test]
 fn restarts_growing_past_the_limit_within_the_window_are_a_restart_loop() {
     let rules = HealthRules::default();
-    let at =
-        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
-    let r = record(doc! {"restart_samples": [[at(6), 1_i64], [at(3), 2_i64]]});
+    let r = record(|r| r.restart_samples = vec![(ago(6), 1), (ago(3), 2)]);
     let a = assess(
         &r,
         &running(all_running(2), Duration::hours(1)),
@@ -256,7 +272,7 @@ fn restarts_growing_past_the_limit_within_the_window_are_a_restart_loop() {
         ..running(all_running(2), Duration::minutes(1))
     };
     let a = assess(
-        &record(doc! {}),
+        &record(|_| {}),
         &young,
         &facts(None, Some(5)),
         now(),
@@ -264,7 +280,7 @@ fn restarts_growing_past_the_limit_within_the_window_are_a_restart_loop() {
     );
     assert_eq!(codes(&a), vec!["restart_loop"]);
     // The same growth spread over more than the window is no loop.
-    let r = record(doc! {"restart_samples": [[at(60), 1_i64]]});
+    let r = record(|r| r.restart_samples = vec![(ago(60), 1)]);
     let a = assess(
         &r,
         &running(all_running(2), Duration::hours(1)),
@@ -281,7 +297,13 @@ fn failed_checkpoints_since_the_last_look_or_a_stale_last_checkpoint_are_failing
     let view = running(all_running(2), Duration::hours(1));
     let mut grew = healthy_checkpoints();
     grew.failed = 3;
-    let r = record(doc! {"checkpoint": {"failed": 1_i64, "interval_ms": 1000_i64}});
+    let r = record(|r| {
+        r.checkpoint = Some(Box::new(StoredCheckpoint {
+            failed: Some(1),
+            interval_ms: Some(1000),
+            ..Default::default()
+        }))
+    });
     let a = assess(&r, &view, &facts(Some(grew), Some(0)), now(), &rules);
     assert_eq!(codes(&a), vec!["checkpoints_failing"]);
     let mut stale = healthy_checkpoints();
@@ -289,7 +311,7 @@ fn failed_checkpoints_since_the_last_look_or_a_stale_last_checkpoint_are_failing
     stale.last_completed_at = Some(now() - Duration::minutes(10));
     stale.last_completed = None;
     let a = assess(
-        &record(doc! {}),
+        &record(|_| {}),
         &view,
         &facts(Some(stale), Some(0)),
         now(),
@@ -306,7 +328,7 @@ fn tasks_not_all_running_past_the_grace_are_reported_and_not_before() {
         running: 2,
         finished: 0,
     });
-    let r = record(doc! {});
+    let r = record(|_| {});
     let f = facts(None, Some(0));
     let young = assess(&r, &running(tasks, Duration::minutes(1)), &f, now(), &rules);
     assert_eq!(young.health, Health::Healthy);
@@ -326,7 +348,7 @@ fn tasks_not_all_running_past_the_grace_are_reported_and_not_before() {
     let stuck = assess(&r, &running(none, Duration::minutes(30)), &f, now(), &rules);
     assert_eq!(codes(&stuck), vec!["stuck_starting"]);
     let initializing = JobView {
-        state: "INITIALIZING",
+        state: &INITIALIZING,
         tasks: None,
         last_modification_ms: ms(now() - Duration::minutes(30)),
         start_ms: -1,
@@ -337,11 +359,11 @@ fn tasks_not_all_running_past_the_grace_are_reported_and_not_before() {
 
 #[test]
 fn a_submitter_pod_restarting_since_the_last_look_degrades_the_job() {
-    let look = |stored: Document, seen: u32| {
+    let look = |stored: Option<u32>, seen: u32| {
         let mut f = facts(None, Some(0));
         f.submitter_restarts = Some(seen);
         let a = assess(
-            &record(stored),
+            &record(|r| r.submitter_restarts = stored),
             &running(all_running(1), Duration::hours(1)),
             &f,
             now(),
@@ -349,29 +371,18 @@ fn a_submitter_pod_restarting_since_the_last_look_degrades_the_job() {
         );
         codes(&a).iter().map(|c| c.to_string()).collect::<Vec<_>>()
     };
-    assert_eq!(
-        look(doc! {"submitter_restarts": 1_i64}, 3),
-        vec!["submitter_restarting"]
-    );
+    assert_eq!(look(Some(1), 3), vec!["submitter_restarting"]);
+    assert!(look(Some(3), 3).is_empty(), "old restarts are history");
     assert!(
-        look(doc! {"submitter_restarts": 3_i64}, 3).is_empty(),
-        "old restarts are history"
-    );
-    assert!(
-        look(doc! {}, 2).is_empty(),
+        look(None, 2).is_empty(),
         "the first look only sets the baseline"
     );
 }
 
 #[test]
 fn restart_samples_stay_bounded_and_keep_their_oldest() {
-    let at =
-        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
     // Thirty looks a few seconds apart, all within the window.
-    let samples: Vec<Bson> = (0..30_i64)
-        .map(|i| Bson::Array(vec![at(14), Bson::Int64(i)]))
-        .collect();
-    let r = record(doc! {"restart_samples": samples});
+    let r = record(|r| r.restart_samples = (0..30).map(|i| (ago(14), i)).collect());
     let a = assess(
         &r,
         &running(all_running(1), Duration::hours(1)),
@@ -401,12 +412,14 @@ fn a_job_that_ended_moments_ago_is_asked_once_flinks_caches_settle() {
 #[test]
 fn a_job_ending_while_flink_does_not_answer_about_checkpoints_says_so_and_keeps_no_error() {
     let f = HealthFacts {
-        checkpoints: Err("GET /jobs/x/checkpoints: HTTP 500".into()),
+        checkpoints: Err(Unobserved::Unanswered(
+            "GET /jobs/x/checkpoints: HTTP 500".into(),
+        )),
         restarts: Ok(Some(0)),
         submitter_restarts: None,
     };
     let p = decide(
-        &record(doc! {"health": "HEALTHY"}),
+        &record(|r| r.health = Some(Health::Healthy)),
         &observed("FAILED", f),
         now(),
         &SyncRules::default(),
@@ -430,10 +443,12 @@ fn a_job_ending_while_flink_does_not_answer_about_checkpoints_says_so_and_keeps_
 
 #[test]
 fn a_health_error_stands_through_runs_that_do_not_look() {
-    let stored = record(
-        doc! {"health": "UNKNOWN", "sync_error": "flink: health: GET /jobs/x/checkpoints: HTTP 503"},
-    );
+    let stored = record(|r| {
+        r.health = Some(Health::Unknown);
+        r.sync_error = Some("flink: health: GET /jobs/x/checkpoints: HTTP 503".into());
+    });
     let no_look = Observed {
+        conflict: None,
         k8s: None,
         flink: Some(found("RUNNING")),
         health: None,
@@ -456,12 +471,14 @@ fn a_health_error_stands_through_runs_that_do_not_look() {
 #[test]
 fn no_trustworthy_answer_is_unknown_not_healthy() {
     let f = HealthFacts {
-        checkpoints: Err("GET /jobs/x/checkpoints: HTTP 503".into()),
+        checkpoints: Err(Unobserved::Unanswered(
+            "GET /jobs/x/checkpoints: HTTP 503".into(),
+        )),
         restarts: Ok(Some(0)),
         submitter_restarts: None,
     };
     let a = assess(
-        &record(doc! {}),
+        &record(|_| {}),
         &running(all_running(1), Duration::hours(1)),
         &f,
         now(),
@@ -486,29 +503,35 @@ fn a_cancelled_job_resumes_from_a_retained_checkpoint_and_not_from_a_deleted_one
         .map(|p| p.path.clone())
         .expect("a path");
     assert_eq!(
-        restart_point("CANCELED", Some(&c)),
+        restart_point(&st("CANCELED"), Some(&c)),
         RestartPoint::At(path.clone())
     );
-    assert_eq!(restart_point("FAILED", Some(&c)), RestartPoint::At(path));
+    assert_eq!(
+        restart_point(&st("FAILED"), Some(&c)),
+        RestartPoint::At(path)
+    );
     assert!(
-        matches!(restart_point("FINISHED", Some(&c)), RestartPoint::None(_)),
+        matches!(
+            restart_point(&st("FINISHED"), Some(&c)),
+            RestartPoint::None(_)
+        ),
         "retained on cancellation is deleted when finished"
     );
     // Flink's default deletes on every end, FAILED included.
     c.retention = Some(Retention::NotRetained);
     for state in ["CANCELED", "FAILED"] {
-        match restart_point(state, Some(&c)) {
+        match restart_point(&st(state), Some(&c)) {
             RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
             other => panic!("{state}: {other:?}"),
         }
     }
     c.retention = None;
-    match restart_point("FAILED", Some(&c)) {
+    match restart_point(&st("FAILED"), Some(&c)) {
         RestartPoint::None(why) => assert!(why.contains("unknown"), "{why}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        restart_point("FINISHED", None),
+        restart_point(&st("FINISHED"), None),
         RestartPoint::None(_)
     ));
 }
@@ -520,7 +543,7 @@ fn a_checkpoint_flink_already_discarded_is_never_a_restart_point() {
     assert_eq!(c.last_completed, None, "discarded: true");
     assert!(c.last_completed_id.is_some());
     c.retention = Some(Retention::NotRetained);
-    match restart_point("CANCELED", Some(&c)) {
+    match restart_point(&st("CANCELED"), Some(&c)) {
         RestartPoint::None(why) => assert!(why.contains("deletes"), "{why}"),
         other => panic!("{other:?}"),
     }
@@ -529,7 +552,7 @@ fn a_checkpoint_flink_already_discarded_is_never_a_restart_point() {
     let mut stale = checkpoints("cancelled_retained_checkpoints_stale.json");
     stale.retention = Some(Retention::OnCancellation);
     assert!(matches!(
-        restart_point("CANCELED", Some(&stale)),
+        restart_point(&st("CANCELED"), Some(&stale)),
         RestartPoint::None(_)
     ));
 }
@@ -543,7 +566,7 @@ fn a_savepoint_newer_by_id_wins_over_a_retained_checkpoint() {
         at: None,
     });
     assert_eq!(
-        restart_point("CANCELED", Some(&c)),
+        restart_point(&st("CANCELED"), Some(&c)),
         RestartPoint::At("file:/sp/savepoint-1".into())
     );
 }
@@ -574,6 +597,7 @@ fn found(state: &str) -> FlinkFacts {
 
 fn observed(state: &str, health: HealthFacts) -> Observed {
     Observed {
+        conflict: None,
         k8s: None,
         flink: Some(found(state)),
         health: Some(health),
@@ -584,7 +608,7 @@ fn observed(state: &str, health: HealthFacts) -> Observed {
 #[test]
 fn a_first_look_records_health_checkpoint_and_restarts_and_never_the_status() {
     let p = decide(
-        &record(doc! {}),
+        &record(|_| {}),
         &observed("RUNNING", facts(Some(healthy_checkpoints()), Some(0))),
         now(),
         &SyncRules::default(),
@@ -613,10 +637,11 @@ fn a_first_look_records_health_checkpoint_and_restarts_and_never_the_status() {
 
 #[test]
 fn the_same_verdict_again_is_not_a_health_change() {
-    let stored = record(
-        doc! {"health": "HEALTHY", "health_reasons": [], "restarts": 0_i64,
-        "checkpoint": healthy_checkpoints().to_document()},
-    );
+    let stored = record(|r| {
+        r.health = Some(Health::Healthy);
+        r.restarts = Some(0);
+        r.checkpoint = Some(Box::new(healthy_checkpoints().stored()));
+    });
     let p = decide(
         &stored,
         &observed("RUNNING", facts(Some(healthy_checkpoints()), Some(0))),
@@ -634,9 +659,10 @@ fn the_same_verdict_again_is_not_a_health_change() {
 
 #[test]
 fn a_job_ending_gets_its_restart_point_and_keeps_its_last_health() {
-    let stored = record(
-        doc! {"health": "DEGRADED", "health_reasons": [{"code": "restart_loop", "message": "m"}]},
-    );
+    let stored = record(|r| {
+        r.health = Some(Health::Degraded);
+        r.health_codes = vec!["restart_loop".into()];
+    });
     let c = healthy_checkpoints();
     let p = decide(
         &stored,
@@ -654,14 +680,16 @@ fn a_job_ending_gets_its_restart_point_and_keeps_its_last_health() {
 #[test]
 fn garbled_health_answers_change_no_status_and_corrupt_nothing() {
     let f = HealthFacts {
-        checkpoints: Err("GET /jobs/x/checkpoints: unreadable JSON (EOF)".into()),
-        restarts: Err(
+        checkpoints: Err(Unobserved::Unanswered(
+            "GET /jobs/x/checkpoints: unreadable JSON (EOF)".into(),
+        )),
+        restarts: Err(Unobserved::Unanswered(
             "GET /jobs/x/metrics?get=numRestarts: numRestarts is not a count: \"many\"".into(),
-        ),
+        )),
         submitter_restarts: None,
     };
     let p = decide(
-        &record(doc! {}),
+        &record(|_| {}),
         &observed("RUNNING", f),
         now(),
         &SyncRules::default(),
@@ -691,40 +719,47 @@ fn garbled_health_answers_change_no_status_and_corrupt_nothing() {
     assert!(error.len() <= SyncRules::default().reason_max_bytes);
 }
 
+/// The job_ids a run's health looks go to, among jobs Flink shows running.
+fn picked(records: &[Record], budget: usize, runs: impl Fn(&Record) -> bool) -> Vec<String> {
+    let mut looks = HealthLooks::choose(records, budget, runs);
+    let mut picked: Vec<String> = records
+        .iter()
+        .filter(|r| looks.take(r, &FlinkState::Running))
+        .map(|r| r.job_id.clone())
+        .collect();
+    picked.sort();
+    picked
+}
+
+fn running_record(job_id: &str, status: Status, checked: Option<DateTime<Utc>>) -> Record {
+    let mut r = Record::new(RecordId::String(job_id.into()), job_id, status);
+    r.flink_job_id = FlinkJobId::parse(ID);
+    r.health_checked_at = checked;
+    r
+}
+
 #[test]
 fn the_budget_goes_to_jobs_flink_shows_running_not_to_jobs_that_just_ended() {
-    let mk = |job_id: &str| {
-        let d = doc! {"_id": job_id, "job_id": job_id, "status": "RUNNING", "flink_job_id": ID};
-        Record::from_document(&d).expect("parses")
-    };
+    let mk = |job_id: &str| running_record(job_id, Status::Running, None);
     let records = vec![mk("ended-a"), mk("ended-b"), mk("running")];
-    let picked = due(&records, 2, |r| r.job_id == "running");
-    assert_eq!(picked, ["running".to_string()].into_iter().collect());
+    assert_eq!(picked(&records, 2, |r| r.job_id == "running"), ["running"]);
+    let mut looks = HealthLooks::choose(&records, 2, |r| r.job_id == "running");
+    assert!(
+        looks.take(&records[0], &FlinkState::Finished),
+        "a job that just ended is looked at outside the budget"
+    );
 }
 
 #[test]
 fn the_budget_picks_never_checked_then_oldest_checked_running_jobs() {
-    let at =
-        |mins: i64| flink_job_sync::rules::model::to_bson_date(now() - Duration::minutes(mins));
-    let mk = |job_id: &str, status: &str, checked: Option<Bson>| {
-        let mut d = doc! {"_id": job_id, "job_id": job_id, "status": status, "flink_job_id": ID};
-        if let Some(c) = checked {
-            d.insert("health_checked_at", c);
-        }
-        Record::from_document(&d).expect("parses")
-    };
     let records = vec![
-        mk("recent", "RUNNING", Some(at(1))),
-        mk("old", "RUNNING", Some(at(60))),
-        mk("never", "RUNNING", None),
-        mk("final", "FINISHED", None),
+        running_record("recent", Status::Running, Some(ago(1))),
+        running_record("old", Status::Running, Some(ago(60))),
+        running_record("never", Status::Running, None),
+        running_record("final", Status::Finished, None),
     ];
-    let picked = due(&records, 2, |_| true);
-    assert_eq!(
-        picked,
-        ["never", "old"].iter().map(|s| s.to_string()).collect()
-    );
-    assert!(due(&records, 0, |_| true).is_empty());
+    assert_eq!(picked(&records, 2, |_| true), ["never", "old"]);
+    assert!(picked(&records, 0, |_| true).is_empty());
     assert_eq!(
         FlinkJobId::parse(ID).map(|i| i.to_string()),
         Some(ID.to_string())
