@@ -12,6 +12,12 @@
 //!   - [`rules::cleanup`]: the cleanup rule.
 //! - [`config`]: every setting, read once from the environment into each
 //!   component's own settings, naming the variable that is missing or bad.
+//!   - [`config::declared`]: every variable's name, default, range and
+//!     meaning, declared once (the README's tables are checked against it);
+//!   - [`config::settings`]: each component's settings;
+//!     [`config::secret`]: secrets and their redaction;
+//!   - `config::numeric` (the numeric settings and their `Default` impls)
+//!     and `config::env` (the environment's reader) are private.
 //! - [`adapters`]: fetch facts, apply plans, decide nothing.
 //!   - [`adapters::flink`], [`adapters::k8s`], [`adapters::store`] (MongoDB),
 //!     [`adapters::events`] (EventBridge), [`adapters::aws`] (SDK, secrets).

@@ -1,0 +1,236 @@
+//! Configuration from the environment, read once at cold start into each
+//! component's own settings. The folder owns:
+//!
+//! - [`declared`]: every variable's name, default, range and meaning, once;
+//!   the README's configuration tables are checked against it;
+//! - [`secret`]: [`Secret`], a value `Debug` never shows;
+//! - [`settings`]: each component's settings types;
+//! - `numeric`: the numeric settings built from any reader of numbers, and
+//!   so their `Default` impls, from the declared defaults;
+//! - `env`: the environment's reader, through the declarations;
+//! - here: [`Config`], what the functions read.
+//!
+//! An error names the variable that is missing or bad, never its value (it
+//! may be a secret).
+
+pub mod declared;
+mod env;
+mod numeric;
+pub mod secret;
+pub mod settings;
+
+pub use crate::config::secret::Secret;
+pub use crate::config::settings::{
+    ClusterUrls, DEFAULT_CLUSTER, EventSettings, FlinkSettings, KubeSettings, MongoSettings,
+    SyncSettings, is_cluster_name,
+};
+
+use crate::config::env::Env;
+use crate::error::Error;
+use crate::rules::cleanup::CleanupRules;
+use crate::rules::plan::SyncRules;
+
+/// Every setting, each component's under its own name.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// MongoDB.
+    pub mongo: MongoSettings,
+    /// Flink's REST API.
+    pub flink: FlinkSettings,
+    /// The Kubernetes API.
+    pub kube: KubeSettings,
+    /// EventBridge.
+    pub events: EventSettings,
+    /// How a sync run goes through the records.
+    pub sync: SyncSettings,
+    /// The sync rule's graces and limits.
+    pub rules: SyncRules,
+    /// The cleanup rule's ages.
+    pub cleanup: CleanupRules,
+}
+
+impl Config {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Config, Error> {
+        Config::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Same as [`Config::from_env`], from any lookup (tests use a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let env = Env(&get);
+        Ok(Config {
+            mongo: env.mongo()?,
+            flink: env.flink()?,
+            kube: env.kube()?,
+            events: env.events(),
+            sync: env.sync()?,
+            rules: env.sync_rules()?,
+            cleanup: env.cleanup_rules()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("MONGODB_URI", "mongodb://u:hunter2@db:27017/"),
+        ("FLINK_REST_URL", "http://flink:8081/"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_documented_values() {
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert_eq!(c.mongo.database, "lemo_recommender");
+        assert_eq!(c.mongo.collection, "flink_jobs");
+        assert_eq!(c.kube.namespace, "lemo-dev");
+        assert_eq!(c.kube.job_selector, "app=flink-python-job");
+        assert_eq!(c.flink.rest_url().ok(), Some("http://flink:8081"));
+        assert_eq!(c.cleanup.min_age, chrono::Duration::hours(24));
+        assert_eq!(c.cleanup.max_evidence_age, chrono::Duration::days(7));
+        assert_eq!(c.rules.missing_threshold, 3);
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let e = Config::from_lookup(lookup(&[("FLINK_REST_URL", "http://f")])).expect_err("no uri");
+        assert!(e.to_string().contains("MONGODB_URI"), "{e}");
+        let c = Config::from_lookup(lookup(&[("MONGODB_URI", "mongodb://x")]))
+            .expect("cleanup needs no Flink");
+        let e = c.flink.rest_url().expect_err("sync does");
+        assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
+    }
+
+    #[test]
+    fn bad_number_is_named_without_leaking_the_uri() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TIMEOUT_MS", "soon"));
+        let e = Config::from_lookup(lookup(&pairs)).expect_err("bad number");
+        assert!(e.to_string().contains("FLINK_TIMEOUT_MS"), "{e}");
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors_naming_the_variable_and_range() {
+        for (var, value, range) in [
+            ("LOG_CONCURRENCY", "0", "between 1 and 64"),
+            ("LOG_CONCURRENCY", "65", "between 1 and 64"),
+            ("FLINK_MISSING_THRESHOLD", "0", "between 1 and 1000"),
+            ("STATUS_REASON_MAX_BYTES", "10", "between 64 and 65536"),
+            ("SYNC_CHUNK_SIZE", "0", "between 1 and 100000"),
+            ("FLINK_TIMEOUT_MS", "0", "between 100 and 600000"),
+            (
+                "JOB_NOT_FOUND_GRACE_SECONDS",
+                "99999999999999",
+                "between 0 and 31622400",
+            ),
+            (
+                "CLEANUP_MIN_AGE_HOURS",
+                "99999999999",
+                "between 0 and 87600",
+            ),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push((var, value));
+            let e = Config::from_lookup(lookup(&pairs)).expect_err("out of range");
+            let e = e.to_string();
+            assert!(
+                e.contains(var) && e.contains(range) && e.contains(value),
+                "{e}"
+            );
+        }
+        let mut pairs = BASE.to_vec();
+        pairs.extend([("LOG_CONCURRENCY", "64"), ("CLEANUP_MIN_AGE_HOURS", "0")]);
+        let c = Config::from_lookup(lookup(&pairs)).expect("the bounds themselves are accepted");
+        assert_eq!(c.kube.log_concurrency, 64);
+    }
+
+    #[test]
+    fn tls_is_verified_unless_insecure_is_asked_for_by_name() {
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert!(!c.flink.tls_insecure, "verified by default");
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TLS_INSECURE", "true"));
+        assert!(
+            Config::from_lookup(lookup(&pairs))
+                .expect("valid")
+                .flink
+                .tls_insecure
+        );
+        let mut pairs = BASE.to_vec();
+        pairs.push(("FLINK_TLS_INSECURE", "yes please"));
+        let e = Config::from_lookup(lookup(&pairs)).expect_err("not a flag");
+        assert!(e.to_string().contains("FLINK_TLS_INSECURE"), "{e}");
+    }
+
+    #[test]
+    fn flink_clusters_are_read_by_name_and_a_bad_one_is_named() {
+        let mut pairs = BASE.to_vec();
+        pairs.push((
+            "FLINK_CLUSTERS",
+            r#"{"prod": {"rest_url": "http://prod-jm:8081/", "history_url": "http://prod-hs:8082"},
+                "batch_2": {"rest_url": "https://batch:8081"}}"#,
+        ));
+        let c = Config::from_lookup(lookup(&pairs)).expect("valid");
+        assert_eq!(c.flink.clusters.len(), 2);
+        assert_eq!(c.flink.clusters["prod"].rest_url, "http://prod-jm:8081");
+        assert_eq!(
+            c.flink.clusters["prod"].history_url.as_deref(),
+            Some("http://prod-hs:8082")
+        );
+        assert_eq!(c.flink.clusters["batch_2"].history_url, None);
+        for (bad, says) in [
+            ("[1]", "must be an object"),
+            ("{", "is not JSON"),
+            (r#"{"Prod": {"rest_url": "http://x"}}"#, "\"Prod\""),
+            (r#"{"default": {"rest_url": "http://x"}}"#, "\"default\""),
+            (r#"{"p": {}}"#, "cluster \"p\" has no rest_url"),
+            (
+                r#"{"p": {"rest_url": "file:///etc"}}"#,
+                "rest_url must be an http(s) URL",
+            ),
+            (r#"{"p": {"rest_url": 5}}"#, "must be a string"),
+        ] {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("FLINK_CLUSTERS", bad));
+            let e = Config::from_lookup(lookup(&pairs))
+                .expect_err(bad)
+                .to_string();
+            assert!(
+                e.contains("FLINK_CLUSTERS") && e.contains(says),
+                "{bad}: {e}"
+            );
+        }
+        // Clusters alone are enough for sync.
+        let c = Config::from_lookup(lookup(&[
+            ("MONGODB_URI", "mongodb://x"),
+            (
+                "FLINK_CLUSTERS",
+                r#"{"prod": {"rest_url": "http://prod:8081"}}"#,
+            ),
+        ]))
+        .expect("valid");
+        assert!(c.flink.require_a_cluster().is_ok());
+    }
+
+    #[test]
+    fn flink_url_must_be_http() {
+        let e = Config::from_lookup(lookup(&[
+            ("MONGODB_URI", "mongodb://x"),
+            ("FLINK_REST_URL", "file:///etc"),
+        ]))
+        .expect_err("bad url");
+        assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
+    }
+}
