@@ -259,7 +259,7 @@ declare! {
     }
     Flink {
         /// JobManager REST endpoint, e.g. `http://flink-jobmanager:8081`
-        FLINK_REST_URL: Optional = Optional::new("required by sync");
+        FLINK_REST_URL: Optional = Optional::new("required by sync, unless `FLINK_CLUSTERS`");
         /// History Server, asked before a job is called missing
         FLINK_HISTORY_URL: Optional = Optional::UNSET;
         /// per Flink request
@@ -346,5 +346,155 @@ declare! {
         RUST_LOG: Elsewhere = Elsewhere::new("`info`");
         /// `json` gives JSON lines outside Lambda too
         LOG_FORMAT: Elsewhere = Elsewhere::new("unset");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const README: &str = include_str!("../../../README.md");
+
+    fn setting(name: &str) -> &'static Setting {
+        SETTINGS
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("{name} is not declared"))
+    }
+
+    /// One row of a configuration table of the README, with the line above its table.
+    struct Row<'a> {
+        heading: &'a str,
+        name: &'a str,
+        default: &'a str,
+        meaning: &'a str,
+    }
+
+    /// The rows of the tables in the README's configuration section.
+    fn rows(readme: &str) -> Vec<Row<'_>> {
+        let section = readme
+            .split("\n## Configuration (environment of the functions)\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_else(|| panic!("the README has no configuration section"));
+        let mut heading = "";
+        let mut rows = Vec::new();
+        for line in section.lines() {
+            if line.starts_with("**") {
+                heading = line;
+            }
+            let Some(row) = line.strip_prefix("| `") else {
+                continue;
+            };
+            let cells: Vec<&str> = row.trim_end_matches(" |").splitn(3, " | ").collect();
+            let [name, default, meaning] = cells[..] else {
+                panic!("a README row of three cells: {line}");
+            };
+            rows.push(Row {
+                heading,
+                name: name.trim_end_matches('`'),
+                default,
+                meaning,
+            });
+        }
+        rows
+    }
+
+    /// Where the README's tables and the declarations disagree, each
+    /// naming its variable.
+    fn disagreements(readme: &str) -> Vec<String> {
+        let rows = rows(readme);
+        let mut wrong = Vec::new();
+        for s in SETTINGS {
+            let expected = format!("| `{}` | {} | {} |", s.name, s.default_cell(), s.meaning());
+            let found: Vec<&Row> = rows.iter().filter(|r| r.name == s.name).collect();
+            let [row] = found[..] else {
+                wrong.push(format!(
+                    "{}: in {} rows of the README's tables, not one under {:?}; its row: {expected}",
+                    s.name,
+                    found.len(),
+                    s.component.heading()
+                ));
+                continue;
+            };
+            for (what, readme, declared) in [
+                (
+                    "table",
+                    row.heading.to_string(),
+                    s.component.heading().to_string(),
+                ),
+                ("default", row.default.to_string(), s.default_cell()),
+                ("meaning", row.meaning.to_string(), s.meaning()),
+            ] {
+                if readme != declared {
+                    wrong.push(format!(
+                        "{}: the README's {what} is {readme:?}, the declaration's {declared:?}; its row: {expected}",
+                        s.name
+                    ));
+                }
+            }
+        }
+        for row in &rows {
+            if !SETTINGS.iter().any(|s| s.name == row.name) {
+                wrong.push(format!(
+                    "{}: in the README's tables, and not declared in config::declared",
+                    row.name
+                ));
+            }
+        }
+        wrong
+    }
+
+    #[test]
+    fn the_readme_tables_agree_with_the_declarations() {
+        let wrong = disagreements(README);
+        assert!(
+            wrong.is_empty(),
+            "the README's configuration tables disagree with config::declared \
+             (the declarations are the truth):\n{}",
+            wrong.join("\n")
+        );
+        assert_eq!(rows(README).len(), SETTINGS.len());
+    }
+
+    #[test]
+    fn a_readme_row_that_disagrees_is_named_by_the_check() {
+        let row = format!(
+            "| `SYNC_CHUNK_SIZE` | `1000` | {} |",
+            setting("SYNC_CHUNK_SIZE").meaning()
+        );
+        assert!(README.contains(&row), "the README has {row}");
+        let other_default = README.replace(&row, &row.replace("`1000`", "`999`"));
+        let wrong = disagreements(&other_default);
+        assert_eq!(wrong.len(), 1, "{wrong:?}");
+        assert!(
+            wrong[0].starts_with("SYNC_CHUNK_SIZE: the README's default is \"`999`\""),
+            "{wrong:?}"
+        );
+        let undeclared = README.replace(&row, &format!("{row}\n| `SYNC_CONCURRENCY` | `8` | x |"));
+        assert_eq!(
+            disagreements(&undeclared),
+            ["SYNC_CONCURRENCY: in the README's tables, and not declared in config::declared"]
+        );
+        let missing = README.replace(&format!("{row}\n"), "");
+        let wrong = disagreements(&missing);
+        assert!(
+            wrong.len() == 1 && wrong[0].starts_with("SYNC_CHUNK_SIZE: in 0 rows"),
+            "{wrong:?}"
+        );
+    }
+
+    #[test]
+    fn a_number_is_documented_with_its_range_and_default() {
+        let s = setting("LOG_CONCURRENCY");
+        assert_eq!(s.default_cell(), "`8`");
+        assert!(
+            s.meaning()
+                .ends_with("(`SyncSettings.concurrency`) (1 to 64)"),
+            "{}",
+            s.meaning()
+        );
+        assert_eq!(setting("FLINK_TLS_INSECURE").default_cell(), "`false`");
+        assert!(!setting("KUBECONFIG").read_by_config());
     }
 }
