@@ -12,6 +12,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use flink_job_sync::config::Resolve;
 use flink_job_sync::rules::model::to_bson_date;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use mongodb::bson::doc;
@@ -101,6 +102,7 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.clone())
         })
+        .and_then(Resolve::resolve_given)
     };
     let mut seen = Vec::new();
     let kube = {
@@ -235,6 +237,7 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         "MONGODB_URI" => Some("mongodb://127.0.0.1:1".into()),
         _ => None,
     })
+    .and_then(Resolve::resolve_given)
     .unwrap_or_else(|e| panic!("{e}"));
     cfg.kube.kubeconfig = Some(flink_job_sync::config::Secret::new(
         std::fs::read_to_string(&path).unwrap_or_default(),

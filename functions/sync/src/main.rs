@@ -8,8 +8,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 /// Reads the configuration once and builds every client once.
 async fn init() -> Result<Syncer, flink_job_sync::Error> {
-    let mut config = Config::from_env()?;
-    flink_job_sync::adapters::aws::resolve_secrets(&mut config).await?;
+    let config = flink_job_sync::adapters::aws::resolve_secrets(Config::from_env()?).await?;
     Syncer::from_config(config).await
 }
 

@@ -14,7 +14,7 @@ use crate::config::declared::{
     Optional, Setting, Text,
 };
 use crate::config::numeric;
-use crate::config::secret::Secret;
+use crate::config::secret::{Secret, SecretSource};
 use crate::config::settings::{
     ClusterUrls, DEFAULT_CLUSTER, EventSettings, FlinkSettings, KubeSettings, MongoSettings,
     SyncSettings, is_cluster_name, is_mongodb_uri,
@@ -97,11 +97,22 @@ impl Env<'_> {
             .map_err(|why| Error::config(s.name, why))
     }
 
-    pub(crate) fn mongo(&self) -> Result<MongoSettings, Error> {
-        let uri_secret_arn = self.optional(&MONGODB_URI_SECRET_ARN);
-        let uri = match (&uri_secret_arn, self.optional(&MONGODB_URI)) {
-            (_, Some(uri)) => uri,
-            (Some(_), None) => String::new(),
+    /// MongoDB's settings; the URI's source is the secret's ARN when one is
+    /// set, else the URI itself, which is checked either way.
+    pub(crate) fn mongo(&self) -> Result<MongoSettings<SecretSource>, Error> {
+        let uri = self.optional(&MONGODB_URI);
+        if uri.as_deref().is_some_and(|u| !is_mongodb_uri(u)) {
+            return Err(Error::config(
+                MONGODB_URI.name,
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+        let uri = match (self.optional(&MONGODB_URI_SECRET_ARN), uri) {
+            (Some(arn), _) => SecretSource::SecretsManager {
+                var: MONGODB_URI_SECRET_ARN.name,
+                arn,
+            },
+            (None, Some(uri)) => SecretSource::Given(Secret::new(uri)),
             (None, None) => {
                 return Err(Error::config(
                     MONGODB_URI.name,
@@ -112,15 +123,8 @@ impl Env<'_> {
                 ));
             }
         };
-        if !(uri.is_empty() || is_mongodb_uri(&uri)) {
-            return Err(Error::config(
-                MONGODB_URI.name,
-                "must start with mongodb:// or mongodb+srv://",
-            ));
-        }
         Ok(MongoSettings {
-            uri: Secret::new(uri),
-            uri_secret_arn,
+            uri,
             database: self.text(&MONGODB_DATABASE),
             collection: self.text(&MONGODB_COLLECTION),
             runs_collection: self.text(&MONGODB_RUNS_COLLECTION),
@@ -188,7 +192,9 @@ impl Env<'_> {
         Ok(clusters)
     }
 
-    pub(crate) fn kube(&self) -> Result<KubeSettings, Error> {
+    /// The Kubernetes API's settings; the kubeconfig's source is the
+    /// secret `KUBECONFIG_SECRET_ARN` names, if set.
+    pub(crate) fn kube(&self) -> Result<KubeSettings<SecretSource>, Error> {
         let namespace = self.text(&K8S_NAMESPACE);
         if !is_dns_label(&namespace) {
             return Err(Error::config(
@@ -196,10 +202,15 @@ impl Env<'_> {
                 "is not a Kubernetes namespace name",
             ));
         }
+        let kubeconfig =
+            self.optional(&KUBECONFIG_SECRET_ARN)
+                .map(|arn| SecretSource::SecretsManager {
+                    var: KUBECONFIG_SECRET_ARN.name,
+                    arn,
+                });
         // The casts are lossless: each declared range fits the field's type.
         Ok(KubeSettings {
-            kubeconfig: None,
-            kubeconfig_secret_arn: self.optional(&KUBECONFIG_SECRET_ARN),
+            kubeconfig,
             namespace,
             job_selector: self.text(&K8S_JOB_SELECTOR),
             timeout: self.millis(&K8S_TIMEOUT_MS)?,

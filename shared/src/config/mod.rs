@@ -3,7 +3,8 @@
 //!
 //! - [`declared`]: every variable's name, default, range and meaning, once;
 //!   the README's configuration tables are checked against it;
-//! - [`secret`]: [`Secret`], a value `Debug` never shows;
+//! - [`secret`]: [`Secret`], a value `Debug` never shows, [`SecretSource`],
+//!   where one comes from, and [`Resolve`], from one to the other;
 //! - [`settings`]: each component's settings types;
 //! - `numeric`: the numeric settings built from any reader of numbers, and
 //!   so their `Default` impls, from the declared defaults;
@@ -19,26 +20,28 @@ mod numeric;
 pub mod secret;
 pub mod settings;
 
-pub use crate::config::secret::Secret;
+pub use crate::config::secret::{Resolve, Secret, SecretSource};
 pub use crate::config::settings::{
     ClusterUrls, DEFAULT_CLUSTER, EventSettings, FlinkSettings, KubeSettings, MongoSettings,
     SyncSettings, is_cluster_name,
 };
 
 use crate::config::env::Env;
+use crate::config::secret::ReadSecret;
 use crate::error::Error;
 use crate::rules::cleanup::CleanupRules;
 use crate::rules::plan::SyncRules;
 
-/// Every setting, each component's under its own name.
+/// Every setting, each component's under its own name; `S` is what its
+/// secrets are: [`SecretSource`]s as read, [`Secret`]s once resolved.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Config<S = Secret> {
     /// MongoDB.
-    pub mongo: MongoSettings,
+    pub mongo: MongoSettings<S>,
     /// Flink's REST API.
     pub flink: FlinkSettings,
     /// The Kubernetes API.
-    pub kube: KubeSettings,
+    pub kube: KubeSettings<S>,
     /// EventBridge.
     pub events: EventSettings,
     /// How a sync run goes through the records.
@@ -49,14 +52,16 @@ pub struct Config {
     pub cleanup: CleanupRules,
 }
 
-impl Config {
+impl Config<SecretSource> {
     /// Reads every setting from the process environment.
-    pub fn from_env() -> Result<Config, Error> {
+    pub fn from_env() -> Result<Config<SecretSource>, Error> {
         Config::from_lookup(|k| std::env::var(k).ok())
     }
 
     /// Same as [`Config::from_env`], from any lookup (tests use a map).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config<SecretSource>, Error> {
         let env = Env(&get);
         Ok(Config {
             mongo: env.mongo()?,
@@ -66,6 +71,26 @@ impl Config {
             sync: env.sync()?,
             rules: env.sync_rules()?,
             cleanup: env.cleanup_rules()?,
+        })
+    }
+}
+
+impl Resolve for Config<SecretSource> {
+    type Resolved = Config;
+
+    fn sources(&self) -> Vec<&SecretSource> {
+        [self.mongo.sources(), self.kube.sources()].concat()
+    }
+
+    fn resolve_with(self, read: ReadSecret<'_>) -> Result<Config, Error> {
+        Ok(Config {
+            mongo: self.mongo.resolve_with(read)?,
+            kube: self.kube.resolve_with(read)?,
+            flink: self.flink,
+            events: self.events,
+            sync: self.sync,
+            rules: self.rules,
+            cleanup: self.cleanup,
         })
     }
 }
@@ -232,5 +257,101 @@ mod tests {
         ]))
         .expect_err("bad url");
         assert!(e.to_string().contains("FLINK_REST_URL"), "{e}");
+    }
+
+    /// A reader of Secrets Manager that knows `secrets` by ARN.
+    fn secrets_manager(
+        secrets: &[(&str, &str)],
+    ) -> impl FnMut(SecretSource) -> Result<Secret, Error> {
+        move |source| match source {
+            SecretSource::Given(secret) => Ok(secret),
+            SecretSource::SecretsManager { var, arn } => secrets
+                .iter()
+                .find(|(a, _)| *a == arn)
+                .map(|(_, v)| Secret::new(*v))
+                .ok_or_else(|| Error::config(var, "names no secret")),
+        }
+    }
+
+    #[test]
+    fn a_uri_given_in_the_environment_resolves_to_itself_and_stays_hidden() {
+        let c = Config::from_lookup(lookup(&BASE)).expect("valid");
+        assert_eq!(c.mongo.uri.secrets_manager(), None);
+        assert!(c.kube.kubeconfig.is_none());
+        let c = c.resolve_given().expect("nothing to read");
+        assert_eq!(c.mongo.uri.expose(), "mongodb://u:hunter2@db:27017/");
+        assert!(format!("{c:?}").contains("Secret(***)"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secret_arns_are_sources_naming_their_variables_and_resolving_reads_them() {
+        let c = Config::from_lookup(lookup(&[
+            ("MONGODB_URI_SECRET_ARN", "arn:mongo"),
+            ("KUBECONFIG_SECRET_ARN", "arn:kube"),
+        ]))
+        .expect("the ARN stands for the URI");
+        let sources: Vec<_> = c
+            .sources()
+            .into_iter()
+            .filter_map(SecretSource::secrets_manager)
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                ("MONGODB_URI_SECRET_ARN", "arn:mongo"),
+                ("KUBECONFIG_SECRET_ARN", "arn:kube")
+            ]
+        );
+        let e = c.clone().resolve_given().expect_err("no Secrets Manager");
+        assert!(e.to_string().contains("MONGODB_URI_SECRET_ARN"), "{e}");
+        let c = c
+            .resolve_with(&mut secrets_manager(&[
+                ("arn:mongo", "mongodb+srv://u:hunter2@db/"),
+                ("arn:kube", "apiVersion: v1"),
+            ]))
+            .expect("both read");
+        assert_eq!(c.mongo.uri.expose(), "mongodb+srv://u:hunter2@db/");
+        assert_eq!(
+            c.kube.kubeconfig.as_ref().map(Secret::expose),
+            Some("apiVersion: v1")
+        );
+    }
+
+    #[test]
+    fn the_secret_arn_wins_over_a_given_uri_which_is_still_checked() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("MONGODB_URI_SECRET_ARN", "arn:mongo"));
+        let c = Config::from_lookup(lookup(&pairs)).expect("valid");
+        assert_eq!(
+            c.mongo.uri.secrets_manager(),
+            Some(("MONGODB_URI_SECRET_ARN", "arn:mongo"))
+        );
+        let e = Config::from_lookup(lookup(&[
+            ("MONGODB_URI", "postgres://x"),
+            ("MONGODB_URI_SECRET_ARN", "arn:mongo"),
+        ]))
+        .expect_err("not a MongoDB URI");
+        assert!(
+            e.to_string()
+                .contains("MONGODB_URI must start with mongodb://"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_secret_that_is_no_mongodb_uri_is_named_by_its_variable_not_its_value() {
+        let c =
+            Config::from_lookup(lookup(&[("MONGODB_URI_SECRET_ARN", "arn:mongo")])).expect("valid");
+        let e = c
+            .resolve_with(&mut secrets_manager(&[(
+                "arn:mongo",
+                "postgres://u:hunter2@db/",
+            )]))
+            .expect_err("not a MongoDB URI");
+        assert_eq!(
+            e.to_string(),
+            "configuration: MONGODB_URI_SECRET_ARN names a secret that is not a mongodb:// URI"
+        );
     }
 }

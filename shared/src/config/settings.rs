@@ -1,18 +1,22 @@
-//! Each component's settings, the types its client or run takes.
+//! Each component's settings, the types its client or run takes. Those that
+//! hold a secret are generic over it: `S` is a [`SecretSource`] as read from
+//! the environment and a [`Secret`] (the default) once resolved, so
+//! [`crate::adapters::store::Store::connect`] and
+//! [`crate::adapters::k8s::Kubernetes::connect`] take resolved settings only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::secret::Secret;
+use crate::config::declared::MONGODB_URI_SECRET_ARN;
+use crate::config::secret::{ReadSecret, Resolve, Secret, SecretSource};
 use crate::error::Error;
 
 /// MongoDB: where the records and the runs live.
 #[derive(Debug, Clone)]
-pub struct MongoSettings {
-    /// `MONGODB_URI`; empty until resolved when only `MONGODB_URI_SECRET_ARN` is given.
-    pub uri: Secret,
-    /// `MONGODB_URI_SECRET_ARN`, read at cold start by [`crate::adapters::aws::resolve_secrets`].
-    pub uri_secret_arn: Option<String>,
+pub struct MongoSettings<S = Secret> {
+    /// `MONGODB_URI`, or the secret `MONGODB_URI_SECRET_ARN` names (which
+    /// wins when both are set).
+    pub uri: S,
     /// `MONGODB_DATABASE`.
     pub database: String,
     /// `MONGODB_COLLECTION`: the records.
@@ -52,12 +56,10 @@ pub const DEFAULT_CLUSTER: &str = "default";
 
 /// The Kubernetes API: which Jobs are the product's, and how their pod logs are read.
 #[derive(Debug, Clone)]
-pub struct KubeSettings {
-    /// A kubeconfig document (from `KUBECONFIG_SECRET_ARN`); `None` means
-    /// `KUBECONFIG` / `~/.kube/config` / in-cluster.
-    pub kubeconfig: Option<Secret>,
-    /// `KUBECONFIG_SECRET_ARN`, read at cold start.
-    pub kubeconfig_secret_arn: Option<String>,
+pub struct KubeSettings<S = Secret> {
+    /// A kubeconfig document (the secret `KUBECONFIG_SECRET_ARN` names);
+    /// `None` means `KUBECONFIG` / `~/.kube/config` / in-cluster.
+    pub kubeconfig: Option<S>,
     /// `K8S_NAMESPACE`: where Jobs are, unless a record names its own `k8s_namespace`.
     pub namespace: String,
     /// `K8S_JOB_SELECTOR`: the label selector of the product's Jobs and pods.
@@ -125,4 +127,50 @@ pub fn is_cluster_name(s: &str) -> bool {
 /// A URI the MongoDB driver takes: `mongodb://` or `mongodb+srv://`.
 pub fn is_mongodb_uri(uri: &str) -> bool {
     uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")
+}
+
+impl Resolve for MongoSettings<SecretSource> {
+    type Resolved = MongoSettings;
+
+    fn sources(&self) -> Vec<&SecretSource> {
+        vec![&self.uri]
+    }
+
+    fn resolve_with(self, read: ReadSecret<'_>) -> Result<MongoSettings, Error> {
+        // A given URI was checked when read; a secret's is checked here.
+        let from_secrets_manager = self.uri.secrets_manager().is_some();
+        let uri = read(self.uri)?;
+        if from_secrets_manager && !is_mongodb_uri(uri.expose()) {
+            return Err(Error::config(
+                MONGODB_URI_SECRET_ARN.name,
+                "names a secret that is not a mongodb:// URI",
+            ));
+        }
+        Ok(MongoSettings {
+            uri,
+            database: self.database,
+            collection: self.collection,
+            runs_collection: self.runs_collection,
+        })
+    }
+}
+
+impl Resolve for KubeSettings<SecretSource> {
+    type Resolved = KubeSettings;
+
+    fn sources(&self) -> Vec<&SecretSource> {
+        self.kubeconfig.iter().collect()
+    }
+
+    fn resolve_with(self, read: ReadSecret<'_>) -> Result<KubeSettings, Error> {
+        Ok(KubeSettings {
+            kubeconfig: self.kubeconfig.map(read).transpose()?,
+            namespace: self.namespace,
+            job_selector: self.job_selector,
+            timeout: self.timeout,
+            log_tail_lines: self.log_tail_lines,
+            log_limit_bytes: self.log_limit_bytes,
+            log_concurrency: self.log_concurrency,
+        })
+    }
 }

@@ -6,6 +6,7 @@ use flink_job_sync::Config;
 use flink_job_sync::adapters::flink::FlinkClient;
 use flink_job_sync::adapters::k8s::Kubernetes;
 use flink_job_sync::adapters::store::Store;
+use flink_job_sync::config::Resolve;
 use flink_job_sync::reporting::summary::Summary;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use k8s_openapi::api::batch::v1::Job;
@@ -50,6 +51,7 @@ pub fn config_for(
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     })
+    .and_then(Resolve::resolve_given)
     .unwrap_or_else(|e| panic!("scenario config: {e}"))
 }
 

@@ -46,8 +46,8 @@ async fn main_inner() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let mut cfg = Config::from_env().map_err(|e| chain(&e))?;
-    flink_job_sync::adapters::aws::resolve_secrets(&mut cfg)
+    let cfg = Config::from_env().map_err(|e| chain(&e))?;
+    let cfg = flink_job_sync::adapters::aws::resolve_secrets(cfg)
         .await
         .map_err(|e| chain(&e))?;
     let store = Store::connect(&cfg.mongo).await.map_err(|e| chain(&e))?;
