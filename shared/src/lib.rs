@@ -39,5 +39,5 @@ pub mod reporting;
 pub mod rules;
 pub mod runs;
 
-pub use config::Config;
+pub use config::{CleanupConfig, StatsConfig, SyncConfig};
 pub use error::Error;

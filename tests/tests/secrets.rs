@@ -96,7 +96,7 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
             ("K8S_TIMEOUT_MS".into(), "1500".into()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        flink_job_sync::Config::from_lookup(move |k| {
+        flink_job_sync::SyncConfig::from_lookup(move |k| {
             vars.iter()
                 .rev()
                 .find(|(n, _)| n == k)
@@ -233,7 +233,7 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cfg = flink_job_sync::Config::from_lookup(|k| match k {
+    let mut cfg = flink_job_sync::CleanupConfig::from_lookup(|k| match k {
         "MONGODB_URI" => Some("mongodb://127.0.0.1:1".into()),
         _ => None,
     })

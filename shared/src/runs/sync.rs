@@ -15,7 +15,7 @@ use crate::adapters::events::{self, Publisher};
 use crate::adapters::flink::{FlinkClient, FlinkClusters};
 use crate::adapters::k8s::{CondensedJob, Kubernetes};
 use crate::adapters::store::{self, Store, Write};
-use crate::config::{Config, DEFAULT_CLUSTER, SyncSettings};
+use crate::config::{DEFAULT_CLUSTER, SyncConfig, SyncSettings};
 use crate::error::Error;
 use crate::reporting::summary::{
     DuplicateJobId, MalformedReport, Phases, RecordError, Summary, UNTRACKED_MAX, Untracked,
@@ -139,7 +139,7 @@ impl Syncer {
     }
 
     /// Builds every client once, for all invocations of a warm function.
-    pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
+    pub async fn from_config(cfg: SyncConfig) -> Result<Syncer, Error> {
         let store = Store::connect(&cfg.mongo).await?;
         let kube = Kubernetes::connect(&cfg.kube).await?;
         let mut syncer = Syncer {

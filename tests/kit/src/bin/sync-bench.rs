@@ -130,7 +130,7 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
     }
     // Every variant pays for the same indexes: the product's.
     let name = db.name().to_string();
-    let cfg = flink_job_sync::Config::from_lookup(|k| match k {
+    let cfg = flink_job_sync::StatsConfig::from_lookup(|k| match k {
         "MONGODB_URI" => Some("mongodb://unused".to_string()),
         "MONGODB_DATABASE" => Some(name.clone()),
         _ => None,
@@ -764,7 +764,7 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Child mode: one real sync run; prints its figures as one JSON line.
 async fn child_sync() {
-    let cfg = flink_job_sync::Config::from_env()
+    let cfg = flink_job_sync::SyncConfig::from_env()
         .and_then(flink_job_sync::config::Resolve::resolve_given)
         .unwrap_or_else(|e| panic!("{e}"));
     let counts = Arc::new(MongoCounts::default());
