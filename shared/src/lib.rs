@@ -11,11 +11,14 @@
 //!   - [`rules::plan`]: the sync rule (facts in, changes out);
 //!   - [`rules::cleanup`]: the cleanup rule.
 //! - [`config`]: every setting, read once from the environment into each
-//!   component's own settings, naming the variable that is missing or bad.
+//!   component's own settings, naming the variable that is missing or bad;
+//!   each binary reads only its own ([`SyncConfig`], [`CleanupConfig`],
+//!   [`StatsConfig`]).
 //!   - [`config::declared`]: every variable's name, default, range and
 //!     meaning, declared once (the README's tables are checked against it);
 //!   - [`config::settings`]: each component's settings;
-//!     [`config::secret`]: secrets and their redaction;
+//!     [`config::secret`]: secrets, their redaction, where they come from
+//!     and their resolving;
 //!   - `config::numeric` (the numeric settings and their `Default` impls)
 //!     and `config::env` (the environment's reader) are private.
 //! - [`adapters`]: fetch facts, apply plans, decide nothing.

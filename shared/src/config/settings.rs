@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::declared::MONGODB_URI_SECRET_ARN;
+use crate::config::declared::{FLINK_CLUSTERS, FLINK_REST_URL, MONGODB_URI_SECRET_ARN};
 use crate::config::secret::{ReadSecret, Resolve, Secret, SecretSource};
 use crate::error::Error;
 
@@ -101,15 +101,18 @@ impl FlinkSettings {
     pub fn rest_url(&self) -> Result<&str, Error> {
         self.rest_url
             .as_deref()
-            .ok_or_else(|| Error::config("FLINK_REST_URL", "is required by sync and not set"))
+            .ok_or_else(|| Error::config(FLINK_REST_URL.name, "is required by sync and not set"))
     }
 
     /// Sync needs at least one cluster: `FLINK_REST_URL` or `FLINK_CLUSTERS`.
     pub fn require_a_cluster(&self) -> Result<(), Error> {
         if self.rest_url.is_none() && self.clusters.is_empty() {
             return Err(Error::config(
-                "FLINK_REST_URL",
-                "is required by sync and not set (nor FLINK_CLUSTERS)",
+                FLINK_REST_URL.name,
+                format!(
+                    "is required by sync and not set (nor {})",
+                    FLINK_CLUSTERS.name
+                ),
             ));
         }
         Ok(())
