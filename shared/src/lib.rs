@@ -11,7 +11,16 @@
 //!   - [`rules::plan`]: the sync rule (facts in, changes out);
 //!   - [`rules::cleanup`]: the cleanup rule.
 //! - [`config`]: every setting, read once from the environment into each
-//!   component's own settings, naming the variable that is missing or bad.
+//!   component's own settings, naming the variable that is missing or bad;
+//!   each binary reads only its own ([`SyncConfig`], [`CleanupConfig`],
+//!   [`StatsConfig`]).
+//!   - [`config::declared`]: every variable's name, default, range and
+//!     meaning, declared once (the README's tables are checked against it);
+//!   - [`config::settings`]: each component's settings;
+//!     [`config::secret`]: secrets, their redaction, where they come from
+//!     and their resolving;
+//!   - `config::numeric` (the numeric settings and their `Default` impls)
+//!     and `config::env` (the environment's reader) are private.
 //! - [`adapters`]: fetch facts, apply plans, decide nothing.
 //!   - [`adapters::flink`], [`adapters::k8s`], [`adapters::store`] (MongoDB),
 //!     [`adapters::events`] (EventBridge), [`adapters::aws`] (SDK, secrets).
@@ -33,5 +42,5 @@ pub mod reporting;
 pub mod rules;
 pub mod runs;
 
-pub use config::Config;
+pub use config::{CleanupConfig, StatsConfig, SyncConfig};
 pub use error::Error;

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use flink_job_sync::adapters::store::record::to_bson_date;
+use flink_job_sync::config::Resolve;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use mongodb::bson::doc;
 use test_kit::faultproxy::{Fault, FaultProxy};
@@ -95,12 +96,13 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
             ("K8S_TIMEOUT_MS".into(), "1500".into()),
         ];
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        flink_job_sync::Config::from_lookup(move |k| {
+        flink_job_sync::SyncConfig::from_lookup(move |k| {
             vars.iter()
                 .rev()
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.clone())
         })
+        .and_then(Resolve::resolve_given)
     };
     let mut seen = Vec::new();
     let kube = {
@@ -235,10 +237,11 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         ),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut cfg = flink_job_sync::Config::from_lookup(|k| match k {
+    let mut cfg = flink_job_sync::CleanupConfig::from_lookup(|k| match k {
         "MONGODB_URI" => Some("mongodb://127.0.0.1:1".into()),
         _ => None,
     })
+    .and_then(Resolve::resolve_given)
     .unwrap_or_else(|e| panic!("{e}"));
     cfg.kube.kubeconfig = Some(flink_job_sync::config::Secret::new(
         std::fs::read_to_string(&path).unwrap_or_default(),

@@ -3,13 +3,12 @@
 //! pod log. All logic lives in the `flink-job-sync` crate.
 
 use flink_job_sync::runs::cleanup::{Cleaner, handle};
-use flink_job_sync::{Config, reporting::telemetry, runs::lambda};
+use flink_job_sync::{CleanupConfig, reporting::telemetry, runs::lambda};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
-/// Reads the configuration once and builds every client once.
+/// Reads the cleanup function's settings once and builds every client once.
 async fn init() -> Result<Cleaner, flink_job_sync::Error> {
-    let mut config = Config::from_env()?;
-    flink_job_sync::adapters::aws::resolve_secrets(&mut config).await?;
+    let config = flink_job_sync::adapters::aws::resolve_secrets(CleanupConfig::from_env()?).await?;
     Cleaner::from_config(&config).await
 }
 

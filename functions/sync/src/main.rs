@@ -3,13 +3,12 @@
 //! `flink-job-sync` crate; this only wires it to the Lambda runtime.
 
 use flink_job_sync::runs::sync::{Syncer, handle, stop_at};
-use flink_job_sync::{Config, reporting::telemetry, runs::lambda};
+use flink_job_sync::{SyncConfig, reporting::telemetry, runs::lambda};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
-/// Reads the configuration once and builds every client once.
+/// Reads the sync function's settings once and builds every client once.
 async fn init() -> Result<Syncer, flink_job_sync::Error> {
-    let mut config = Config::from_env()?;
-    flink_job_sync::adapters::aws::resolve_secrets(&mut config).await?;
+    let config = flink_job_sync::adapters::aws::resolve_secrets(SyncConfig::from_env()?).await?;
     Syncer::from_config(config).await
 }
 

@@ -2,10 +2,12 @@
 //! TLS stack as the other clients), and the secrets read at cold start
 //! (`MONGODB_URI_SECRET_ARN`, `KUBECONFIG_SECRET_ARN`) from Secrets Manager.
 
+use std::collections::HashMap;
+
 use aws_config::BehaviorVersion;
 use aws_smithy_http_client::{Builder, tls};
 
-use crate::config::{Config, Secret};
+use crate::config::secret::{Resolve, Secret, SecretSource};
 use crate::error::Error;
 
 /// The SDK configuration: region and credentials from the Lambda environment
@@ -22,27 +24,32 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Replaces the secret references in `cfg` by the secrets themselves. Nothing
-/// is fetched when no `*_SECRET_ARN` is set (local runs pass the values).
-pub async fn resolve_secrets(cfg: &mut Config) -> Result<(), Error> {
-    if cfg.mongo.uri_secret_arn.is_none() && cfg.kube.kubeconfig_secret_arn.is_none() {
-        return Ok(());
+/// Resolves `cfg`'s secrets: those given as values as they are, those in
+/// Secrets Manager read from it (nothing is asked when none is: local runs
+/// pass the values). A configuration cannot reach the clients unresolved.
+pub async fn resolve_secrets<C: Resolve>(cfg: C) -> Result<C::Resolved, Error> {
+    let wanted: Vec<(&'static str, String)> = cfg
+        .sources()
+        .into_iter()
+        .filter_map(SecretSource::secrets_manager)
+        .map(|(var, arn)| (var, arn.to_string()))
+        .collect();
+    if wanted.is_empty() {
+        return cfg.resolve_given();
     }
     let client = aws_sdk_secretsmanager::Client::new(&sdk_config().await);
-    if let Some(arn) = cfg.mongo.uri_secret_arn.clone() {
-        let uri = secret_string(&client, &arn, "MONGODB_URI_SECRET_ARN").await?;
-        if !(uri.expose().starts_with("mongodb://") || uri.expose().starts_with("mongodb+srv://")) {
-            return Err(Error::config(
-                "MONGODB_URI_SECRET_ARN",
-                "names a secret that is not a mongodb:// URI",
-            ));
-        }
-        cfg.mongo.uri = uri;
+    let mut read = HashMap::new();
+    for (var, arn) in wanted {
+        let secret = secret_string(&client, &arn, var).await?;
+        read.insert(arn, secret);
     }
-    if let Some(arn) = cfg.kube.kubeconfig_secret_arn.clone() {
-        cfg.kube.kubeconfig = Some(secret_string(&client, &arn, "KUBECONFIG_SECRET_ARN").await?);
-    }
-    Ok(())
+    cfg.resolve_with(&mut |source| match source {
+        SecretSource::Given(secret) => Ok(secret),
+        SecretSource::SecretsManager { var, arn } => read
+            .get(&arn)
+            .cloned()
+            .ok_or_else(|| Error::config(var, "names a secret that was not read")),
+    })
 }
 
 async fn secret_string(

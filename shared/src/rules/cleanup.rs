@@ -53,6 +53,8 @@ pub enum Decision {
 }
 
 /// How old a finished Job must be before it goes.
+/// `Default` gives the declared defaults: the impl is in `config::numeric`,
+/// beside the declarations in `config::declared` (rules know no environment).
 #[derive(Debug, Clone)]
 pub struct CleanupRules {
     /// `CLEANUP_MIN_AGE_HOURS`: no Job younger than this is deleted.
@@ -60,15 +62,6 @@ pub struct CleanupRules {
     /// `CLEANUP_MAX_EVIDENCE_AGE_HOURS`: past this, a Job goes even though
     /// its record never got its JobID.
     pub max_evidence_age: Duration,
-}
-
-impl Default for CleanupRules {
-    fn default() -> Self {
-        CleanupRules {
-            min_age: Duration::hours(24),
-            max_evidence_age: Duration::days(7),
-        }
-    }
 }
 
 /// The rule for one Job.

@@ -23,6 +23,8 @@ pub const PATH_MAX_BYTES: usize = 1024;
 pub const RESTART_SAMPLES_MAX: usize = 20;
 
 /// The health rule's thresholds (README: "Job health").
+/// `Default` gives the declared defaults: the impl is in `config::numeric`,
+/// beside the declarations in `config::declared` (rules know no environment).
 #[derive(Debug, Clone)]
 pub struct HealthRules {
     /// `HEALTH_RESTARTS_MIN`: restarts within the window that make a restart loop.
@@ -37,18 +39,6 @@ pub struct HealthRules {
     pub tasks_grace: Duration,
     /// `HEALTH_BUDGET`: running jobs looked at per run, oldest-checked first.
     pub budget: usize,
-}
-
-impl Default for HealthRules {
-    fn default() -> Self {
-        HealthRules {
-            restarts_min: 3,
-            restart_window: Duration::minutes(15),
-            checkpoint_age_factor: 3,
-            tasks_grace: Duration::minutes(5),
-            budget: 200,
-        }
-    }
 }
 
 /// Task counts of a job, from `/jobs/overview` (free with the overview).

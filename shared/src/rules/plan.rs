@@ -15,6 +15,8 @@ use crate::rules::model::{FlinkJobId, FlinkState, Health, Status, System, human,
 use crate::rules::record::Record;
 
 /// Tunables of the rule.
+/// `Default` gives the declared defaults: the impl is in `config::numeric`,
+/// beside the declarations in `config::declared` (rules know no environment).
 #[derive(Debug, Clone)]
 pub struct SyncRules {
     /// How long a record may wait for its Kubernetes Job to appear.
@@ -27,18 +29,6 @@ pub struct SyncRules {
     pub reason_max_bytes: usize,
     /// The health rule's thresholds.
     pub health: HealthRules,
-}
-
-impl Default for SyncRules {
-    fn default() -> Self {
-        SyncRules {
-            job_not_found_grace: Duration::minutes(10),
-            pod_waiting_grace: Duration::minutes(5),
-            missing_threshold: 3,
-            reason_max_bytes: 2048,
-            health: HealthRules::default(),
-        }
-    }
 }
 
 /// Pod waiting reasons that do not cure themselves.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::k8s::Kubernetes;
 use crate::adapters::store::Store;
-use crate::config::Config;
+use crate::config::CleanupConfig;
 use crate::error::Error;
 use crate::rules::cleanup::{CleanupRules, Decision, KeepReason, decide};
 
@@ -62,8 +62,8 @@ impl Cleaner {
         Cleaner { kube, store, rules }
     }
 
-    /// Builds the clients from the configuration.
-    pub async fn from_config(cfg: &Config) -> Result<Cleaner, Error> {
+    /// Builds the clients from the cleanup function's configuration.
+    pub async fn from_config(cfg: &CleanupConfig) -> Result<Cleaner, Error> {
         let kube = Kubernetes::connect(&cfg.kube).await?;
         let store = Store::connect(&cfg.mongo).await?;
         Ok(Cleaner::new(kube, store, cfg.cleanup.clone()))

@@ -2,10 +2,11 @@
 //! in-process Kubernetes API emulator (no runner: Jobs and pods change only
 //! when the scenario writes them), and the product's real `Syncer` on top.
 
-use flink_job_sync::Config;
+use flink_job_sync::SyncConfig;
 use flink_job_sync::adapters::flink::FlinkClient;
 use flink_job_sync::adapters::k8s::Kubernetes;
 use flink_job_sync::adapters::store::Store;
+use flink_job_sync::config::Resolve;
 use flink_job_sync::reporting::summary::Summary;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
 use k8s_openapi::api::batch::v1::Job;
@@ -26,7 +27,7 @@ pub struct Scenario {
     pub db: mongodb::Database,
     pub records: mongodb::Collection<Document>,
     /// The configuration the syncer was built from.
-    pub cfg: Config,
+    pub cfg: SyncConfig,
     pub syncer: Syncer,
 }
 
@@ -36,7 +37,7 @@ pub fn config_for(
     database: &str,
     flink_url: &str,
     extra: &[(&str, &str)],
-) -> Config {
+) -> SyncConfig {
     let mut vars: Vec<(String, String)> = vec![
         ("MONGODB_URI".into(), stack.mongodb_uri.clone()),
         ("MONGODB_DATABASE".into(), database.into()),
@@ -44,12 +45,13 @@ pub fn config_for(
         ("FLINK_TIMEOUT_MS".into(), "2000".into()),
     ];
     vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    Config::from_lookup(|k| {
+    SyncConfig::from_lookup(|k| {
         vars.iter()
             .rev()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     })
+    .and_then(Resolve::resolve_given)
     .unwrap_or_else(|e| panic!("scenario config: {e}"))
 }
 

@@ -1,9 +1,11 @@
 //! The deployment files say what the code needs, no more: schedule expressions
-//! EventBridge accepts (cfn-lint does not check them), and RBAC and IAM limited
-//! to the calls the functions make.
+//! EventBridge accepts (cfn-lint does not check them), RBAC and IAM limited
+//! to the calls the functions make, and environment variables the code
+//! declares, with values in their declared ranges.
 
 use std::collections::BTreeSet;
 
+use flink_job_sync::config::declared::{Kind, SETTINGS};
 use serde::Deserialize;
 use serde_yaml::Value;
 use test_kit::lambda::workspace_root;
@@ -191,4 +193,63 @@ fn iam_policies_grant_only_the_two_secrets_and_putevents_on_one_bus() {
         text.contains(":event-bus/${EventBusName}"),
         "PutEvents is limited to the configured bus"
     );
+}
+
+/// Every variable the template's `Variables` mappings and `infra/local-env.json`
+/// set, with its value when it is a literal string (not `!Ref`).
+fn deployed_variables() -> Vec<(String, Option<String>)> {
+    fn walk(v: &Value, out: &mut Vec<(String, Option<String>)>) {
+        match v {
+            Value::Mapping(m) => {
+                for (k, child) in m {
+                    if k.as_str() == Some("Variables")
+                        && let Value::Mapping(vars) = child
+                    {
+                        out.extend(vars.iter().filter_map(|(name, value)| {
+                            Some((
+                                name.as_str()?.to_string(),
+                                value.as_str().map(str::to_string),
+                            ))
+                        }));
+                    }
+                    walk(child, out);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Tagged(t) => walk(&t.value, out),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&template(), &mut out);
+    let local: serde_json::Value = serde_json::from_str(&read("infra/local-env.json"))
+        .unwrap_or_else(|e| panic!("infra/local-env.json: {e}"));
+    for (name, value) in local["Parameters"].as_object().into_iter().flatten() {
+        out.push((name.clone(), value.as_str().map(str::to_string)));
+    }
+    out
+}
+
+#[test]
+fn every_variable_the_deployment_sets_is_declared_and_within_its_range() {
+    let vars = deployed_variables();
+    assert!(
+        vars.iter().any(|(n, _)| n == "CLEANUP_MIN_AGE_HOURS") && vars.len() >= 13,
+        "the template's and local-env.json's variables: {vars:?}"
+    );
+    let mut wrong = Vec::new();
+    for (name, value) in &vars {
+        let Some(setting) = SETTINGS.iter().find(|s| s.name == name) else {
+            wrong.push(format!("{name}: set, and not declared in config::declared"));
+            continue;
+        };
+        let (Kind::Number(n), Some(v)) = (setting.kind, value.as_deref().filter(|v| !v.is_empty()))
+        else {
+            continue;
+        };
+        if !v.parse().is_ok_and(|v: u64| (n.min..=n.max).contains(&v)) {
+            wrong.push(format!("{name}: {v:?} is not in {} to {}", n.min, n.max));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }

@@ -7,14 +7,16 @@
 //! ```text
 //! flink-job-stats [--json] [--since 2026-11-01] [--until 2026-11-23T12:00:00Z]
 //! ```
-//! Reads `MONGODB_URI`, `MONGODB_DATABASE`, `MONGODB_COLLECTION` like sync.
+//! Reads MongoDB's settings only (`MONGODB_URI` or `MONGODB_URI_SECRET_ARN`,
+//! `MONGODB_DATABASE`, `MONGODB_COLLECTION`), like sync: no other setting can
+//! stop it.
 
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use flink_job_sync::error::chain;
 use flink_job_sync::reporting::stats::{Window, compute, render};
-use flink_job_sync::{Config, adapters::store::Store};
+use flink_job_sync::{StatsConfig, adapters::store::Store};
 
 const USAGE: &str = "usage: flink-job-stats [--json] [--since DATE] [--until DATE]   (DATE: YYYY-MM-DD or RFC 3339)";
 
@@ -46,8 +48,8 @@ async fn main_inner() -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
-    let mut cfg = Config::from_env().map_err(|e| chain(&e))?;
-    flink_job_sync::adapters::aws::resolve_secrets(&mut cfg)
+    let cfg = StatsConfig::from_env().map_err(|e| chain(&e))?;
+    let cfg = flink_job_sync::adapters::aws::resolve_secrets(cfg)
         .await
         .map_err(|e| chain(&e))?;
     let store = Store::connect(&cfg.mongo).await.map_err(|e| chain(&e))?;

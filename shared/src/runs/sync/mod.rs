@@ -27,7 +27,7 @@ use crate::adapters::flink::{FlinkClient, FlinkClusters};
 use crate::adapters::k8s::Kubernetes;
 use crate::adapters::store::writes::{Outcome, Write, WriteContext};
 use crate::adapters::store::{self, Store};
-use crate::config::{Config, SyncSettings};
+use crate::config::{SyncConfig, SyncSettings};
 use crate::error::Error;
 use crate::reporting::summary::Summary;
 use crate::rules::model::ClusterRef;
@@ -103,7 +103,7 @@ impl Syncer {
     }
 
     /// Builds every client once, for all invocations of a warm function.
-    pub async fn from_config(cfg: Config) -> Result<Syncer, Error> {
+    pub async fn from_config(cfg: SyncConfig) -> Result<Syncer, Error> {
         let store = Store::connect(&cfg.mongo).await?;
         let kube = Kubernetes::connect(&cfg.kube).await?;
         let events = match cfg.events.bus_name {

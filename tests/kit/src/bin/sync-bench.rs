@@ -130,11 +130,12 @@ async fn seed(db: &mongodb::Database, n: usize, k: Knobs) {
     }
     // Every variant pays for the same indexes: the product's.
     let name = db.name().to_string();
-    let cfg = flink_job_sync::Config::from_lookup(|k| match k {
+    let cfg = flink_job_sync::StatsConfig::from_lookup(|k| match k {
         "MONGODB_URI" => Some("mongodb://unused".to_string()),
         "MONGODB_DATABASE" => Some(name.clone()),
         _ => None,
     })
+    .and_then(flink_job_sync::config::Resolve::resolve_given)
     .unwrap_or_else(|e| panic!("{e}"));
     flink_job_sync::adapters::store::Store::from_client(db.client(), &cfg.mongo)
         .ensure_indexes()
@@ -763,7 +764,9 @@ fn peak_rss_mb() -> Option<f64> {
 
 /// Child mode: one real sync run; prints its figures as one JSON line.
 async fn child_sync() {
-    let cfg = flink_job_sync::Config::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let cfg = flink_job_sync::SyncConfig::from_env()
+        .and_then(flink_job_sync::config::Resolve::resolve_given)
+        .unwrap_or_else(|e| panic!("{e}"));
     let counts = Arc::new(MongoCounts::default());
     let client = mongo_client(cfg.mongo.uri.expose(), counts.clone()).await;
     let store = flink_job_sync::adapters::store::Store::from_client(&client, &cfg.mongo);
