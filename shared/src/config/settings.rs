@@ -50,9 +50,7 @@ pub struct ClusterUrls {
     pub history_url: Option<String>,
 }
 
-/// The name a run's `clusters` scope uses for the records without
-/// `flink_cluster` (those `FLINK_REST_URL` serves).
-pub const DEFAULT_CLUSTER: &str = "default";
+pub use crate::rules::model::DEFAULT_CLUSTER;
 
 /// The Kubernetes API: which Jobs are the product's, and how their pod logs are read.
 #[derive(Debug, Clone)]

@@ -120,6 +120,10 @@ impl FaultProxy {
         let was = lock(&self.shared.fault).clone();
         let was_down = was == Fault::Down;
         *lock(&self.shared.fault) = fault.clone();
+        if matches!(fault, Fault::CutAfterMongoMessages(_)) {
+            // A cut counts the messages from when it is set.
+            self.shared.mongo_messages.store(0, Ordering::SeqCst);
+        }
         self.shared.changed.notify_waiters();
         if fault == Fault::Down {
             go_down(&self.shared);
@@ -141,6 +145,11 @@ impl FaultProxy {
     /// Bytes the server sent through to clients so far, and resets the count.
     pub fn take_bytes_to_client(&self) -> u64 {
         self.shared.bytes_to_client.swap(0, Ordering::Relaxed)
+    }
+
+    /// The fault new connections meet now (a cut turns itself into [`Fault::Down`]).
+    pub fn fault(&self) -> Fault {
+        lock(&self.shared.fault).clone()
     }
 
     /// Connections accepted so far.

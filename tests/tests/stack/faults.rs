@@ -7,6 +7,8 @@
 
 use std::time::Duration;
 
+use futures::TryStreamExt;
+use mongodb::bson::{Document, doc};
 use test_kit::faultproxy::Fault;
 use test_kit::faultrig::{Outcome, Rig, Target, report};
 use test_kit::scenario::NS;
@@ -300,4 +302,62 @@ async fn a_round_trip_on_every_connection_changes_nothing_but_time() {
         "a round trip through a 2 ms each-way delay took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn a_run_that_started_records_its_end_when_mongodb_fails_it_and_comes_back() {
+    // MongoDB is cut in the middle of a run and back at once: the run fails
+    // (or a retry of its request goes through), and either way the run it
+    // recorded as started is not left `running`.
+    let rig = Rig::new().await;
+    let syncer = rig.syncer(&[("SYNC_CHUNK_SIZE", "4")]).await;
+    let proxy = rig.proxy(Target::Mongo);
+    let mut failed = 0;
+    for n in 1..=16 {
+        proxy.set(Fault::CutAfterMongoMessages(n)).await;
+        let req = flink_job_sync::runs::sync::SyncRequest::default();
+        let run = syncer.run(&req);
+        tokio::pin!(run);
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                // Polled: the cut turns the proxy Down; the server comes back
+                // before the run records how it ended.
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {
+                    if proxy.fault() == Fault::Down {
+                        proxy.set(Fault::Pass).await;
+                    }
+                }
+            }
+        };
+        proxy.set(Fault::Pass).await;
+        if let Err(e) = &result {
+            eprintln!("cut after {n}: {e}");
+        }
+        failed += usize::from(result.is_err());
+    }
+    let runs: Vec<Document> = rig
+        .scenario
+        .db
+        .collection::<Document>("flink_job_sync_runs")
+        .find(doc! {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = |d: &Document| d.get_str("state").unwrap_or_default().to_string();
+    let running: Vec<&Document> = runs.iter().filter(|d| state(d) == "running").collect();
+    assert!(running.is_empty(), "runs left running: {running:#?}");
+    let recorded_failed: Vec<&Document> = runs.iter().filter(|d| state(d) == "failed").collect();
+    assert!(
+        failed >= 1 && !recorded_failed.is_empty(),
+        "some cut must fail a run after its start: {failed} failed, runs {runs:#?}"
+    );
+    assert!(recorded_failed.len() <= failed, "{runs:#?}");
+    for d in recorded_failed {
+        let error = d.get_str("error").unwrap_or_default();
+        assert!(error.contains("MongoDB"), "the error is recorded: {d}");
+        assert!(d.contains_key("finished_at"), "{d}");
+    }
 }

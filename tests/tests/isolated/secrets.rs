@@ -4,10 +4,8 @@
 //! the login, with every log line captured; neither secret appears anywhere.
 //! Also: TLS is verified unless insecure is asked for, and then it is warned of.
 //!
-//! A binary of its own: it captures log lines with a subscriber scoped to its
-//! test, and events of callsites that other tests of the same process hit
-//! first on their threads can miss such a subscriber, which would leave lines
-//! unchecked (the `stack` binary's other suites do exactly that).
+//! Alone in its process while it runs (see the binary's docs): it captures
+//! log lines with a subscriber scoped to its test.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -53,6 +51,7 @@ fn kubeconfig(server: &str) -> String {
 
 #[tokio::test]
 async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_errors() {
+    let _alone = crate::alone().await;
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -197,6 +196,7 @@ fn lambda_runtime_message(e: flink_job_sync::Error) -> String {
 
 #[tokio::test]
 async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
+    let _alone = crate::alone().await;
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()

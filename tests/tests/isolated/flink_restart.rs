@@ -6,8 +6,9 @@
 //! session cluster (no HA) has really lost the job: only then, after the
 //! configured number of trusted misses, is the record FAILED, once.
 //!
-//! A binary of its own, so no other test shares the cluster while it restarts;
-//! it waits for the TaskManager to register again before it ends.
+//! Alone while it runs (see the binary's docs), so no other test shares the
+//! cluster while it restarts; it waits for the TaskManager to register again
+//! before it ends.
 
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ async fn overview(stack: &Stack) -> Option<serde_json::Value> {
 
 #[tokio::test]
 async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
+    let _alone = crate::alone().await;
     let stack = Stack::from_env();
     let streaming = submit_streaming_with_flink_cli(&stack, "unbounded.py").await;
     wait_for_flink_state(&stack, &streaming, "RUNNING").await;
