@@ -28,6 +28,7 @@ mod seed;
 
 use std::collections::BTreeMap;
 
+use clap::Parser;
 use serde_json::Value;
 use test_kit::flinkfake::FlinkFake;
 
