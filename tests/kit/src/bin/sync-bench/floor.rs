@@ -3,45 +3,85 @@
 //! fields a write depends on), one overview per cluster (all at once), the
 //! unavoidable log reads (by pod name, without listing), the same health
 //! looks as the product's (every job that just ended, and the budget's
-//! running jobs; a look's three requests at once), and the same changes as
-//! the product's, in `update` commands of 500: written unconditionally, or
-//! (guarded) under the product's conditions, the record as read (`status`,
-//! `flink_job_id`, `revision`) with `revision` bumped, which is what the
-//! store charges for safety.
+//! running jobs; a look's three requests at once), and the same writes, in
+//! `update` commands of 500.
+//!
+//! **Its writes are the product's.** The floor lists each record's changes
+//! as the product's [`Change`]s and has the product's statement builder
+//! ([`write_for`]) make the `update` statement of them, so it writes the
+//! same fields, history entries and guards as sync, and parses a look's
+//! answers with the product's parsers, so its `checkpoint` document is
+//! sync's. A floor with statements of its own drifted from the product
+//! once (no `health_history`, `restart_samples` or `last_sync_run`, a
+//! `checkpoint` of other fields, a restart point where sync writes why
+//! there is none) and measured less than sync's writes. What the floor
+//! leaves out is the product's overhead, not its writes: whole records, the
+//! Kubernetes lists, the run's bookkeeping, and the decision. Which changes
+//! a record gets follows from how the fleet was generated (every job
+//! healthy at its first look, a finished job's restart point as the
+//! product's rule `health::restart_point` finds it), so the floor states
+//! them rather than deciding them. `main` checks afterwards that the floor
+//! left the records with the fields sync left ([`crate::shape`]).
+//!
+//! The guarded floor sends the product's statements as they are: each
+//! matches the record only as it was read (`status`, `flink_job_id`,
+//! `revision`) and bumps `revision`, which keeps concurrent runs and the
+//! submitting system from overwriting each other. The plain floor takes
+//! those guards off (`_id` alone, no bump, no hint): what separates the two
+//! is what the store charges for that safety.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
-use flink_job_sync::rules::model::to_bson_date;
+use chrono::{DateTime, TimeZone, Utc};
+use flink_job_sync::adapters::flink::{parse_checkpoint_config, parse_checkpoints, parse_metric};
+use flink_job_sync::adapters::store::{new_run_id, write_for};
+use flink_job_sync::rules::health::{self, Checkpoints};
+use flink_job_sync::rules::model::{
+    FlinkJobId, Health, Record, Status, flink_state_ended, status_for_flink_state,
+};
+use flink_job_sync::rules::plan::{Change, Plan, Source};
+use flink_job_sync::rules::podlog::submitted_job_ids;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use mongodb::bson::{Bson, Document, doc};
-use serde_json::Value;
 use test_kit::scenario::NS;
 
 use crate::report::Measure;
-use crate::rig::{Bench, get_json, log_params, non_final_docs};
+use crate::rig::{Bench, get_bytes, get_json, log_params, non_final_docs};
+
+/// A job as the overview shows it: state, start and end (epoch ms).
+type Overview = HashMap<String, (String, i64, i64)>;
+
+/// What one health look read.
+struct Look {
+    /// `None` when Flink gave no usable answer.
+    checkpoints: Option<Checkpoints>,
+    restarts: u64,
+}
 
 impl Bench {
-    /// The floor: one find, one overview per cluster, the unavoidable log
-    /// reads, the same health looks (every job that just ended, and the
-    /// budget's running jobs; their three requests at once), and the same
-    /// changes as the product's, in one `update` command per 500. Written
-    /// unconditionally, or (`guarded`) under the product's conditions:
-    /// the record as read (`status`, `flink_job_id`, `revision`), with
-    /// `revision` bumped, which is what the store charges for safety.
+    /// The floor over the records of `db_name`; `guarded`: under the
+    /// product's guards.
     pub async fn floor(&self, db_name: &str, guarded: bool) -> Measure {
+        let defaults = crate::product::defaults();
         let db = self.client.database(db_name);
         let coll = db.collection::<Document>("flink_jobs");
         let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
         let http = reqwest::Client::new();
         self.reset_counts();
         let start = Instant::now();
-        let records = non_final_docs(
+        let docs = non_final_docs(
             &coll,
             Some(doc! {"job_id": 1, "status": 1, "flink_job_id": 1, "flink_cluster": 1, "revision": 1}),
         )
         .await;
+        // As the product reads them: a malformed record is skipped.
+        let records: Vec<Record> = docs
+            .iter()
+            .filter_map(|d| Record::from_document(d).ok())
+            .collect();
         // One overview per cluster, at once (the generated JobIDs are unique
         // across clusters).
         let overviews = futures::future::join_all(self.clusters.iter().map(|c| {
@@ -50,7 +90,7 @@ impl Bench {
             async move { get_json(http, &url).await }
         }))
         .await;
-        let jobs: std::collections::HashMap<String, (String, i64, i64)> = overviews
+        let jobs: Overview = overviews
             .iter()
             .flat_map(|o| o["jobs"].as_array().into_iter().flatten())
             .filter_map(|j| {
@@ -64,43 +104,30 @@ impl Bench {
                 ))
             })
             .collect();
-        let pending: Vec<&Document> = records
+        let pending: Vec<&Record> = records
             .iter()
-            .filter(|r| r.get_str("flink_job_id").is_err())
+            .filter(|r| r.flink_job_id.is_none())
             .collect();
         let logs: Vec<String> = futures::stream::iter(pending.iter().map(|r| {
             let pods = pods.clone();
-            let pod = format!("{}-pod0", r.get_str("job_id").unwrap_or_default());
+            let pod = crate::seed::pod_name(&r.job_id);
             async move {
                 let lp = log_params();
                 pods.logs(&pod, &lp).await.unwrap_or_default()
             }
         }))
-        .buffered(8)
+        .buffered(defaults.concurrency)
         .collect()
         .await;
-        // The same changes the product writes (status, Flink state and times,
-        // the history entry, the health fields; the JobID for records that
-        // learn it): what a write of those changes costs at the least,
-        // without the product's conditions or (`guarded`) with them.
-        let now = to_bson_date(chrono::Utc::now());
-        let date = |ms: i64| Bson::DateTime(mongodb::bson::DateTime::from_millis(ms));
-        let history = |from: &str, to: &str| {
-            doc! {"status_history": {"$each": [{"from": from, "to": to, "at": now.clone(), "source": "flink"}], "$slice": -50}}
-        };
         // Health looks: the jobs that just ended, then the budget's share of
         // the running ones.
-        let budget = self
-            .health_budget
-            .unwrap_or(flink_job_sync::rules::health::HealthRules::default().budget);
-        let mut looks: Vec<(&Document, &str)> = Vec::new();
+        let budget = self.health_budget.unwrap_or(defaults.health_budget);
+        let mut looks: Vec<(&Record, &FlinkJobId)> = Vec::new();
         let mut running_picked = 0;
         for r in &records {
-            let Ok(id) = r.get_str("flink_job_id") else {
-                continue;
-            };
-            match jobs.get(id) {
-                Some((state, _, _)) if state == "FINISHED" => looks.push((r, id)),
+            let Some(id) = &r.flink_job_id else { continue };
+            match jobs.get(id.as_str()) {
+                Some((state, _, _)) if flink_state_ended(state) => looks.push((r, id)),
                 Some(_) if running_picked < budget => {
                     running_picked += 1;
                     looks.push((r, id));
@@ -108,77 +135,71 @@ impl Bench {
                 _ => {}
             }
         }
-        let health: std::collections::HashMap<String, Document> =
+        let looked: HashMap<String, Look> =
             futures::stream::iter(looks.into_iter().map(|(r, id)| {
-                let base = self
-                    .flink_url_of(r.get_str("flink_cluster").ok())
-                    .to_string();
+                let base = self.flink_url_of(r.flink_cluster.as_deref()).to_string();
                 let http = &http;
-                let now = now.clone();
-                async move { (id.to_string(), floor_look(http, &base, id, now).await) }
+                async move { (id.to_string(), look(http, &base, id.as_str()).await) }
             }))
-            .buffer_unordered(8)
+            .buffer_unordered(defaults.concurrency)
             .collect()
             .await;
+        let now = Utc::now();
+        let run_id = new_run_id();
         let mut statements: Vec<Document> = Vec::new();
-        let mut push = |r: &Document, mut set: Document, history: Option<Document>| {
-            if let Some(h) = r.get_str("flink_job_id").ok().and_then(|id| health.get(id)) {
-                set.extend(h.clone());
+        let mut push = |record: &Record, changes: Vec<Change>| {
+            let plan = Plan {
+                changes,
+                ..Default::default()
+            };
+            if let Some(w) = write_for(record, &plan, now, &run_id, defaults.history_max) {
+                statements.push(if guarded {
+                    w.statement
+                } else {
+                    unguarded(w.statement)
+                });
             }
-            let mut u = doc! {"$set": set};
-            if let Some(h) = history {
-                u.insert("$push", h);
-            }
-            let mut q = doc! {"_id": r.get("_id").cloned().unwrap_or(Bson::Null)};
-            let mut statement = doc! {};
-            if guarded {
-                q.insert("status", r.get_str("status").unwrap_or_default());
-                q.insert(
-                    "flink_job_id",
-                    r.get("flink_job_id").cloned().unwrap_or(Bson::Null),
-                );
-                match r.get("revision") {
-                    Some(rev) => q.insert("revision", rev.clone()),
-                    None => q.insert("revision", doc! {"$exists": false}),
-                };
-                u.insert("$inc", doc! {"revision": 1_i64});
-                statement.insert("hint", doc! {"_id": 1});
-            }
-            statement.insert("q", q);
-            statement.insert("u", u);
-            statements.push(statement);
         };
         for r in &records {
-            let Ok(id) = r.get_str("flink_job_id") else {
-                continue;
+            let Some(id) = &r.flink_job_id else { continue };
+            let job = jobs.get(id.as_str());
+            let look = looked.get(id.as_str());
+            let mut changes = match job {
+                Some((state, start, end)) if flink_state_ended(state) => {
+                    ended(r.status, state, *start, *end)
+                }
+                _ => Vec::new(),
             };
-            match jobs.get(id) {
-                Some((state, start, end)) if state == "FINISHED" => push(
-                    r,
-                    doc! {"status": "FINISHED", "flink_state": state, "end_time": date(*end),
-                    "duration": (end - start) as f64 / 1000.0, "last_synced_at": now.clone()},
-                    Some(history("RUNNING", "FINISHED")),
-                ),
-                _ if health.contains_key(id) => push(r, doc! {}, None),
-                _ => {}
+            if let Some(look) = look {
+                changes.extend(look_changes(
+                    look,
+                    now,
+                    job.map(|(state, _, _)| state.as_str()),
+                ));
+            }
+            if !changes.is_empty() {
+                push(r, changes);
             }
         }
         for (r, log) in pending.iter().zip(&logs) {
-            let Some(id) = flink_job_sync::rules::podlog::submitted_job_ids(log.as_bytes())
-                .first()
-                .map(|i| i.to_string())
-            else {
+            let ids = submitted_job_ids(log.as_bytes());
+            let Some(first) = ids.first().cloned() else {
                 continue;
             };
-            let Some((state, start, _)) = jobs.get(&id) else {
+            let Some((state, start, _)) = jobs.get(first.as_str()) else {
                 continue;
             };
-            push(
-                r,
-                doc! {"status": "RUNNING", "flink_job_id": &id, "flink_job_ids": [&id],
-                "flink_state": state, "start_time": date(*start), "last_synced_at": now.clone()},
-                Some(history("CREATED", "RUNNING")),
-            );
+            let mut changes = vec![
+                Change::FlinkJobId { first, all: ids },
+                Change::FlinkState(state.clone()),
+                Change::Status {
+                    from: r.status,
+                    to: Status::Running,
+                    source: Source::Flink,
+                },
+            ];
+            changes.extend(epoch(*start).map(Change::StartTime));
+            push(r, changes);
         }
         let changed = statements.len() as u64;
         for chunk in statements.chunks(500) {
@@ -203,30 +224,141 @@ impl Bench {
     }
 }
 
+/// The changes of a record (status `from`) whose job has ended (`state`):
+/// its state, status, end and duration, as sync writes them.
+fn ended(from: Status, state: &str, start_ms: i64, end_ms: i64) -> Vec<Change> {
+    let mut changes = vec![Change::FlinkState(state.to_string())];
+    if let Some(to) = status_for_flink_state(state).filter(|to| *to != from) {
+        changes.push(Change::Status {
+            from,
+            to,
+            source: Source::Flink,
+        });
+    }
+    changes.extend(epoch(end_ms).map(Change::EndTime));
+    if start_ms > 0 && end_ms > 0 {
+        changes.push(Change::Duration((end_ms - start_ms).max(0) as f64 / 1000.0));
+    }
+    changes
+}
+
+/// A first look's changes at a healthy job: when it was looked at, its
+/// checkpoints and restarts, a first restart sample, the restart point of a
+/// job that ended, and its verdict.
+fn look_changes(look: &Look, now: DateTime<Utc>, state: Option<&str>) -> Vec<Change> {
+    let mut changes = vec![Change::HealthCheckedAt(now)];
+    if let Some(c) = &look.checkpoints {
+        changes.push(Change::Checkpoint(Some(c.clone())));
+    }
+    changes.push(Change::Restarts(look.restarts));
+    changes.push(Change::RestartSamples(vec![(now, look.restarts)]));
+    if let Some(state) = state.filter(|s| flink_state_ended(s)) {
+        changes.push(Change::RestartPoint(health::restart_point(
+            state,
+            look.checkpoints.as_ref(),
+        )));
+    }
+    changes.push(Change::Health {
+        from: None,
+        to: Health::Healthy,
+        reasons: Vec::new(),
+    });
+    changes
+}
+
 /// The floor's health look at one job: its checkpoints, their config and
-/// its restarts, asked at once; the fields a look sets.
-async fn floor_look(http: &reqwest::Client, base: &str, id: &str, now: Bson) -> Document {
+/// its restarts, asked at once, read by the product's parsers.
+async fn look(http: &reqwest::Client, base: &str, id: &str) -> Look {
     let urls = [
         format!("{base}/jobs/{id}/checkpoints"),
         format!("{base}/jobs/{id}/checkpoints/config"),
         format!("{base}/jobs/{id}/metrics?get=numRestarts"),
     ];
     let (checkpoints, config, metrics) = futures::join!(
-        get_json(http, &urls[0]),
-        get_json(http, &urls[1]),
-        get_json(http, &urls[2]),
+        get_bytes(http, &urls[0]),
+        get_bytes(http, &urls[1]),
+        get_bytes(http, &urls[2]),
     );
-    let count = |v: &Value| v.as_i64().unwrap_or(0);
-    let latest = checkpoints["latest"]["completed"]["external_path"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let restarts = metrics[0]["value"]
-        .as_str()
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
-    doc! {"health": "HEALTHY", "health_reasons": [], "health_checked_at": now, "restarts": restarts,
-    "checkpoint": {"completed": count(&checkpoints["counts"]["completed"]),
-        "failed": count(&checkpoints["counts"]["failed"]), "interval_ms": count(&config["interval"]),
-        "latest_path": &latest}, "restart_point": latest}
+    let mut checkpoints = parse_checkpoints(&checkpoints).ok().flatten();
+    if let (Some(c), Ok((interval, retention))) =
+        (checkpoints.as_mut(), parse_checkpoint_config(&config))
+    {
+        c.interval_ms = Some(interval);
+        c.retention = retention;
+    }
+    Look {
+        checkpoints,
+        restarts: parse_metric(&metrics, "numRestarts")
+            .ok()
+            .flatten()
+            .unwrap_or(0),
+    }
+}
+
+/// The product's statement without its guards: matched by `_id` alone,
+/// `revision` not bumped, and no hint (an `_id` filter needs none).
+fn unguarded(mut statement: Document) -> Document {
+    let id = statement
+        .get_document("q")
+        .ok()
+        .and_then(|q| q.get("_id"))
+        .cloned()
+        .unwrap_or(Bson::Null);
+    statement.insert("q", doc! {"_id": id});
+    statement.remove("hint");
+    if let Ok(update) = statement.get_document_mut("u") {
+        if let Ok(inc) = update.get_document_mut("$inc") {
+            inc.remove("revision");
+        }
+        if update.get_document("$inc").is_ok_and(Document::is_empty) {
+            update.remove("$inc");
+        }
+    }
+    statement
+}
+
+/// Epoch milliseconds as a time; `None` for Flink's "none" (0 or -1).
+fn epoch(ms: i64) -> Option<DateTime<Utc>> {
+    (ms > 0)
+        .then(|| Utc.timestamp_millis_opt(ms).single())
+        .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plain_floor_takes_off_the_guards_and_nothing_else() {
+        let guarded = doc! {
+            "q": {"_id": 7, "status": "RUNNING", "flink_job_id": "j", "revision": 3_i64},
+            "u": {"$set": {"status": "FINISHED"}, "$inc": {"revision": 1_i64}, "$push": {"status_history": {"$each": []}}},
+            "multi": false, "upsert": false, "hint": {"_id": 1},
+        };
+        let plain = unguarded(guarded);
+        assert_eq!(
+            plain,
+            doc! {
+                "q": {"_id": 7},
+                "u": {"$set": {"status": "FINISHED"}, "$push": {"status_history": {"$each": []}}},
+                "multi": false, "upsert": false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_finished_job_changes_state_status_end_and_duration() {
+        let changes = ended(Status::Running, "FINISHED", 1_000, 61_000);
+        assert_eq!(changes.len(), 4);
+        assert_eq!(changes[0], Change::FlinkState("FINISHED".to_string()));
+        assert!(matches!(
+            changes[1],
+            Change::Status {
+                from: Status::Running,
+                to: Status::Finished,
+                source: Source::Flink
+            }
+        ));
+        assert_eq!(changes[3], Change::Duration(60.0));
+    }
 }

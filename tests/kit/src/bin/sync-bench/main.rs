@@ -13,8 +13,9 @@
 //! [`args`] the command line, [`seed`] the generated fleet, [`rig`] the
 //! servers, proxies and counters, [`product`] the product (the only module
 //! that configures and constructs it), [`floor`] and [`baseline`] the two
-//! comparison algorithms, [`cold_start`] the release binary's start, and
-//! [`report`] the output.
+//! comparison algorithms, [`shape`] the check that the floor writes what
+//! sync writes, [`cold_start`] the release binary's start, and [`report`]
+//! the output.
 
 mod args;
 mod baseline;
@@ -25,11 +26,12 @@ mod product;
 mod report;
 mod rig;
 mod seed;
+mod shape;
 
 use std::collections::BTreeMap;
 
 use clap::Parser;
-use serde_json::Value;
+use serde_json::{Value, json};
 use test_kit::flinkfake::FlinkFake;
 
 use crate::args::Args;
@@ -65,6 +67,7 @@ async fn scenario(bench: &Bench, mongo: &Mongo, n: usize, args: &Args) -> Value 
     seed::records(&db, n, knobs).await;
     eprintln!("bench: {n} records: sync, first run");
     let product = bench.product(&db_name, "sync (product)");
+    let synced = shape::of(&db).await;
     eprintln!("bench: {n} records: sync, next run");
     let next = bench.product(&db_name, "sync, next run");
     seed::mark_all_looked_at(&db).await;
@@ -73,9 +76,15 @@ async fn scenario(bench: &Bench, mongo: &Mongo, n: usize, args: &Args) -> Value 
     seed::records(&db, n, knobs).await;
     eprintln!("bench: {n} records: floor");
     let floor = bench.floor(&db_name, false).await;
+    // The plain floor does not bump `revision`: that is the guard it goes without.
+    let mut differ = shape::differences(&synced, &shape::of(&db).await, &["revision"]);
     seed::records(&db, n, knobs).await;
     eprintln!("bench: {n} records: floor with the product's guards");
     let guarded = bench.floor(&db_name, true).await;
+    differ.extend(shape::differences(&synced, &shape::of(&db).await, &[]));
+    for d in &differ {
+        eprintln!("bench: {n} records: the floor's writes differ from sync's: {d}");
+    }
     let baseline = if n <= args.baseline_max {
         seed::records(&db, n, knobs).await;
         eprintln!("bench: {n} records: per-record baseline");
@@ -90,5 +99,7 @@ async fn scenario(bench: &Bench, mongo: &Mongo, n: usize, args: &Args) -> Value 
         guarded,
         baseline,
     };
-    report::scenario(n, knobs, args.health_budget, runs)
+    let mut s = report::scenario(n, knobs, args.health_budget, runs);
+    s["floor_writes_differ"] = json!(differ);
+    s
 }

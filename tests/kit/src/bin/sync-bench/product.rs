@@ -2,8 +2,9 @@
 //! constructs it through its library API (`Config`, `Store`, `Kubernetes`,
 //! `FlinkClusters`, `Syncer`). A change to how the product is configured or
 //! constructed is adapted here alone. It owns the child process a sync run
-//! is measured in (so that its peak RSS is its own), and the product's
-//! indexes every variant's collection gets.
+//! is measured in (so that its peak RSS is its own), the product's indexes
+//! every variant's collection gets, and the product's defaults the floor
+//! follows.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +17,26 @@ use test_kit::scenario::NS;
 use crate::mongo::{MongoCounts, MongoTally};
 use crate::report::Measure;
 use crate::rig::Bench;
+
+/// The product's defaults the floor does as the product does.
+pub struct Defaults {
+    /// `STATUS_HISTORY_MAX`: the `$slice` of the history entries.
+    pub history_max: usize,
+    /// `LOG_CONCURRENCY`: log reads and health looks at once.
+    pub concurrency: usize,
+    /// `HEALTH_BUDGET`: running jobs looked at per run.
+    pub health_budget: usize,
+}
+
+/// The product's defaults: its configuration with nothing set.
+pub fn defaults() -> Defaults {
+    let cfg = config_for("unused");
+    Defaults {
+        history_max: cfg.sync.history_max,
+        concurrency: cfg.sync.concurrency,
+        health_budget: cfg.rules.health.budget,
+    }
+}
 
 /// The product's configuration for database `db`, all else default.
 fn config_for(db: &str) -> Config {

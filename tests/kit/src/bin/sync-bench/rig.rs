@@ -266,6 +266,16 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
     resp.json().await.unwrap_or_default()
 }
 
+/// A GET's body as bytes, for the product's parsers.
+pub async fn get_bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default()
+}
+
 /// One find of the non-final records, as both comparison algorithms start.
 pub async fn non_final_docs(
     coll: &mongodb::Collection<Document>,
