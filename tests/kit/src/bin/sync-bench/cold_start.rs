@@ -2,14 +2,24 @@
 //! `GET /runtime/invocation/next`, against a Lambda Runtime API that only
 //! accepts the connection (median of 5).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+/// The release `sync` binary, where cargo puts it (`CARGO_TARGET_DIR` or
+/// the workspace's `target/`).
+fn release_sync() -> PathBuf {
+    let root = test_kit::lambda::workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| root.join("target"), |t| root.join(t));
+    target.join("release/sync")
+}
+
 /// The cold start's figures, or why there are none.
 pub async fn measure(uri: &str, flink_url: &str, kubeconfig: &Path) -> Value {
-    let bin = test_kit::lambda::workspace_root().join("target/release/sync");
+    let bin = release_sync();
     let Ok(meta) = std::fs::metadata(&bin) else {
         return json!({"error": format!("{} not built (cargo build --release -p sync)", bin.display())});
     };
