@@ -254,7 +254,7 @@ pub async fn finished_flink_job_id(stack: &Stack) -> String {
 /// Polls `GET /jobs/{id}` until the job is in `state`; returns the job's details.
 pub async fn wait_for_flink_state(stack: &Stack, id: &str, state: &str) -> Value {
     let http = reqwest::Client::new();
-    let url = format!("{}/jobs/{id}", stack.flink_rest_url);
+    let url = format!("{}/jobs/{id}", stack.flink_rest_url());
     crate::stack::eventually(
         &format!("Flink job {id} reaches {state}"),
         std::time::Duration::from_secs(90),
@@ -303,7 +303,7 @@ pub async fn submit_streaming_with_options(
     let flink = format!("{flink_home}/bin/flink");
     let mut child = tokio::process::Command::new("sh")
         .args(["-c", "exec \"$0\" \"$@\" 2>&1", &flink])
-        .args(["run", "-m", &stack.flink_jobmanager, "-d"])
+        .args(["run", "-m", &stack.flink_jobmanager(), "-d"])
         .args(options)
         .args(["-py", &script])
         .stdout(std::process::Stdio::piped())
@@ -366,7 +366,7 @@ pub fn run_flink_cli(stack: &Stack, script: &str) -> String {
         .display()
         .to_string();
     let out = std::process::Command::new(format!("{flink_home}/bin/flink"))
-        .args(["run", "-m", &stack.flink_jobmanager, "-d", "-py", &script])
+        .args(["run", "-m", &stack.flink_jobmanager(), "-d", "-py", &script])
         .output()
         .unwrap_or_else(|e| panic!("running flink run: {e}"));
     let text =

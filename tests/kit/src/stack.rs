@@ -15,13 +15,12 @@ pub fn require(var: &str) -> String {
     }
 }
 
-/// Settings of the running stack, read once per test.
+/// Settings of the running stack, read once per test. Flink's are read
+/// when a test asks for them: a test that brings a stand-in for Flink
+/// needs no real one.
 #[derive(Debug, Clone)]
 pub struct Stack {
     pub mongodb_uri: String,
-    pub flink_rest_url: String,
-    /// `host:port` for `flink run -m`.
-    pub flink_jobmanager: String,
     pub kubeconfig: String,
 }
 
@@ -29,10 +28,18 @@ impl Stack {
     pub fn from_env() -> Self {
         Self {
             mongodb_uri: require("MONGODB_URI"),
-            flink_rest_url: require("FLINK_REST_URL"),
-            flink_jobmanager: require("FLINK_JOBMANAGER"),
             kubeconfig: require("KUBECONFIG"),
         }
+    }
+
+    /// The stack's real Flink (its JobManager's REST API).
+    pub fn flink_rest_url(&self) -> String {
+        require("FLINK_REST_URL")
+    }
+
+    /// `host:port` for `flink run -m`.
+    pub fn flink_jobmanager(&self) -> String {
+        require("FLINK_JOBMANAGER")
     }
 
     /// A kube client for the stack's emulator, built the way the product builds

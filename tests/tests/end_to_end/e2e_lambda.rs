@@ -47,7 +47,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         detached: false,
     };
     for s in [&bounded, &runtime_fail, &early_fail, &streaming] {
-        submit(&kube, &coll, NS, &stack.flink_jobmanager, s).await;
+        submit(&kube, &coll, NS, &stack.flink_jobmanager(), s).await;
     }
 
     // As deployed: the MongoDB URI and the kubeconfig come from Secrets
@@ -59,7 +59,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         ("KUBECONFIG".into(), "/nonexistent/kubeconfig".into()),
         ("KUBECONFIG_SECRET_ARN".into(), kube_arn),
         ("MONGODB_DATABASE".into(), database.clone()),
-        ("FLINK_REST_URL".into(), stack.flink_rest_url.clone()),
+        ("FLINK_REST_URL".into(), stack.flink_rest_url()),
         ("K8S_NAMESPACE".into(), NS.into()),
         ("RUST_LOG".into(), "info".into()),
         ("EVENT_BUS_NAME".into(), "default".into()),
@@ -190,7 +190,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         },
     )
     .await;
-    cancel_flink_job(&stack.flink_rest_url, &flink_id).await;
+    cancel_flink_job(&stack.flink_rest_url(), &flink_id).await;
     eventually(
         "the cancelled streaming job is CANCELLED",
         Duration::from_secs(120),
@@ -331,7 +331,7 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
     let healthy = |var: &str, value: &str| -> Vec<(String, String)> {
         let mut env = vec![
             ("MONGODB_URI".to_string(), stack.mongodb_uri.clone()),
-            ("FLINK_REST_URL".to_string(), stack.flink_rest_url.clone()),
+            ("FLINK_REST_URL".to_string(), stack.flink_rest_url()),
             ("KUBECONFIG".to_string(), stack.kubeconfig.clone()),
         ];
         env.retain(|(k, _)| k != var);

@@ -42,7 +42,7 @@ fn env_vars(stack: &Stack, database: &str, kubeconfig: &str) -> Vec<(&'static st
         ("MONGODB_URI", stack.mongodb_uri.clone()),
         ("MONGODB_URI_SECRET_ARN", String::new()),
         ("MONGODB_DATABASE", database.to_string()),
-        ("FLINK_REST_URL", stack.flink_rest_url.clone()),
+        ("FLINK_REST_URL", stack.flink_rest_url()),
         ("FLINK_HISTORY_URL", String::new()),
         ("KUBECONFIG", kubeconfig.to_string()),
         ("KUBECONFIG_SECRET_ARN", String::new()),
@@ -98,7 +98,7 @@ async fn sync_under_sam_local_invoke_dry_run_changes_nothing_manual_moves_one_sc
     require_docker().await;
     let build = SamBuild::require();
     // Its own database, and an in-process Kubernetes API emulator on 127.0.0.1.
-    let s = Scenario::new(&Stack::from_env().flink_rest_url, &[]).await;
+    let s = Scenario::new(&Stack::from_env().flink_rest_url(), &[]).await;
     let database = s.db.name().to_string();
 
     // The record events/manual-one-job.json names: its pod printed the JobID

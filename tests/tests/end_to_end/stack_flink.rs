@@ -67,7 +67,7 @@ async fn python_job_submitted_through_kubernetes_reaches_finished_on_flink() {
     let name = k8s_name("bounded");
     jobs.create(
         &PostParams::default(),
-        &flink_submit_job(&name, &stack.flink_jobmanager, "bounded.py", true),
+        &flink_submit_job(&name, &stack.flink_jobmanager(), "bounded.py", true),
     )
     .await
     .expect("create the Kubernetes Job");
@@ -106,7 +106,7 @@ async fn script_failing_before_submission_fails_the_kubernetes_job() {
         &PostParams::default(),
         &flink_submit_job(
             &name,
-            &stack.flink_jobmanager,
+            &stack.flink_jobmanager(),
             "fails_before_submit.py",
             true,
         ),

@@ -44,7 +44,7 @@ async fn jobmanager(action: &str) {
 
 async fn overview(stack: &Stack) -> Option<serde_json::Value> {
     let resp = reqwest::Client::new()
-        .get(format!("{}/overview", stack.flink_rest_url))
+        .get(format!("{}/overview", stack.flink_rest_url()))
         .timeout(Duration::from_secs(2))
         .send()
         .await
@@ -60,7 +60,7 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     wait_for_flink_state(&stack, &streaming, "RUNNING").await;
 
     let mut s = Scenario::new(
-        &stack.flink_rest_url,
+        &stack.flink_rest_url(),
         &[
             ("FLINK_MISSING_THRESHOLD", "2"),
             ("FLINK_TIMEOUT_MS", "2000"),

@@ -62,7 +62,7 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let stack = Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.insert(
         doc! {"job_id": "sec-1", "status": "CREATED", "flink_job_id": null,
         "submitted_at": to_bson_date(chrono::Utc::now())},
@@ -89,7 +89,7 @@ async fn neither_the_mongodb_password_nor_the_kubernetes_token_reaches_logs_or_e
         let mut vars: Vec<(String, String)> = vec![
             ("MONGODB_URI".into(), uri_with_password.clone()),
             ("MONGODB_DATABASE".into(), database.clone()),
-            ("FLINK_REST_URL".into(), stack.flink_rest_url.clone()),
+            ("FLINK_REST_URL".into(), stack.flink_rest_url()),
             ("KUBECONFIG".into(), kubeconfig_str.clone()),
             ("K8S_NAMESPACE".into(), NS.into()),
             ("K8S_TIMEOUT_MS".into(), "1500".into()),

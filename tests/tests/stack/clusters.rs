@@ -37,7 +37,7 @@ async fn second_cluster() -> String {
 /// stand-in named `second`.
 async fn with_second_cluster() -> (Stack, Scenario) {
     let stack = Stack::from_env();
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer
         .add_cluster("second", client(&second_cluster().await));
     (stack, s)
@@ -62,7 +62,7 @@ async fn records_follow_the_cluster_they_name() {
 #[tokio::test]
 async fn a_cluster_that_is_down_touches_only_its_own_records() {
     let stack = Stack::from_env();
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.add_cluster("down", client(&fake_flink::refused()));
     let finished = finished_flink_job_id(&stack).await;
     s.insert(record("healthy-side", &finished, None)).await;
@@ -140,7 +140,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     let stack = Stack::from_env();
     let id = test_kit::scenario::submit_streaming_with_flink_cli(&stack, "unbounded.py").await;
     test_kit::scenario::wait_for_flink_state(&stack, &id, "RUNNING").await;
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let sdk = flink_job_sync::adapters::aws::sdk_config().await;
     let bus = test_kit::stack::unique_name("fjs-untracked").replace('_', "-");
     aws_sdk_eventbridge::Client::new(&sdk)
@@ -246,7 +246,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     );
     assert!(published_first >= 1);
     let cancel = reqwest::Client::new()
-        .patch(format!("{}/jobs/{id}?mode=cancel", stack.flink_rest_url))
+        .patch(format!("{}/jobs/{id}?mode=cancel", stack.flink_rest_url()))
         .send()
         .await;
     assert!(cancel.is_ok());
@@ -255,7 +255,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
 #[tokio::test]
 async fn two_records_claiming_one_jobid_are_reported_and_neither_moves() {
     let stack = Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let finished = finished_flink_job_id(&stack).await;
     s.insert(record("claim-a", &finished, None)).await;
     s.insert(record("claim-b", &finished, None)).await;

@@ -128,7 +128,7 @@ fn failing_record(job_id: &str) -> mongodb::bson::Document {
 async fn each_transition_is_announced_exactly_once() {
     let stack = Stack::from_env();
     let bus = bus().await;
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
         &flink_job_sync::adapters::aws::sdk_config().await,
         &bus.name,
@@ -188,7 +188,7 @@ async fn each_transition_is_announced_exactly_once() {
 async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     let stack = Stack::from_env();
     let bus = bus().await;
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let down = sdk_at(&test_kit::scenario::fake_flink::refused()).await;
     s.syncer
         .set_events(Some(Publisher::new(&down, &bus.name, "flink-job-sync")));
@@ -271,7 +271,7 @@ async fn throttled_eventbridge_keeps_events_pending_and_delivers_them_once_later
             r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into(),
         ))
         .await;
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
         &sdk_at(&proxy.url_for(&endpoint)).await,
         &bus.name,
@@ -350,7 +350,7 @@ async fn half_deaf_eventbridge() -> (String, std::sync::Arc<std::sync::Mutex<Vec
 async fn partial_putevents_failures_lose_and_duplicate_no_event() {
     let stack = Stack::from_env();
     let (url, taken) = half_deaf_eventbridge().await;
-    let mut s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
         &sdk_at(&url).await,
         "bus",

@@ -22,7 +22,7 @@ fn submitted(job_id: &str, flink_id: &str) -> Document {
 }
 
 async fn get(stack: &Stack, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", stack.flink_rest_url))
+    reqwest::get(format!("{}{path}", stack.flink_rest_url()))
         .await
         .unwrap_or_else(|e| panic!("GET {path}: {e}"))
         .json()
@@ -48,7 +48,7 @@ async fn checkpoints_completed(stack: &Stack, id: &str, n: u64) -> Value {
 
 async fn cancel(stack: &Stack, id: &str) {
     reqwest::Client::new()
-        .patch(format!("{}/jobs/{id}?mode=cancel", stack.flink_rest_url))
+        .patch(format!("{}/jobs/{id}?mode=cancel", stack.flink_rest_url()))
         .send()
         .await
         .unwrap_or_else(|e| panic!("cancel {id}: {e}"));
@@ -63,7 +63,7 @@ async fn stop_with_savepoint(stack: &Stack, id: &str, dir: &Path) {
         .args([
             "stop",
             "-m",
-            &stack.flink_jobmanager,
+            &stack.flink_jobmanager(),
             "--savepointPath",
             &target,
             id,
@@ -114,7 +114,7 @@ fn text<'a>(d: &'a Document, path: &str) -> Option<&'a str> {
 async fn a_retained_checkpoint_is_where_a_cancelled_job_restarts() {
     let stack = Stack::from_env();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let id = streaming(
         &stack,
         "checkpointed_stream.py",
@@ -161,7 +161,7 @@ async fn a_retained_checkpoint_is_where_a_cancelled_job_restarts() {
 async fn a_cancelled_job_whose_checkpoints_flink_deletes_has_no_restart_point_and_says_why() {
     let stack = Stack::from_env();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let id = streaming(
         &stack,
         "checkpointed_stream.py",
@@ -184,7 +184,7 @@ async fn a_cancelled_job_whose_checkpoints_flink_deletes_has_no_restart_point_an
 async fn a_job_stopped_with_a_savepoint_finishes_with_the_savepoint_as_restart_point() {
     let stack = Stack::from_env();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let id = streaming(
         &stack,
         "checkpointed_stream.py",
@@ -208,7 +208,7 @@ async fn a_job_stopped_with_a_savepoint_finishes_with_the_savepoint_as_restart_p
 #[tokio::test]
 async fn a_job_in_a_restart_loop_is_degraded_while_its_status_stays_running() {
     let stack = Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let options = [
         "-Drestart-strategy.type=fixed-delay".to_string(),
         "-Drestart-strategy.fixed-delay.attempts=1000".to_string(),
@@ -262,7 +262,7 @@ async fn a_job_in_a_restart_loop_is_degraded_while_its_status_stays_running() {
 #[tokio::test]
 async fn a_bounded_job_without_checkpointing_is_healthy_and_finished_with_no_checkpoint() {
     let stack = Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     let id = finished_flink_job_id(&stack).await;
     s.insert(submitted("bounded-h", &id)).await;
     s.sync().await;

@@ -22,7 +22,7 @@ fn jobid_line(id: &str) -> String {
 
 async fn real_flink() -> Scenario {
     let stack = test_kit::stack::Stack::from_env();
-    Scenario::new(&stack.flink_rest_url, &[]).await
+    Scenario::new(&stack.flink_rest_url(), &[]).await
 }
 
 #[tokio::test]
@@ -127,7 +127,11 @@ async fn complete_job_without_jobid_in_log_fails_the_record() {
 #[tokio::test]
 async fn pod_stuck_pulling_its_image_fails_after_the_grace_period() {
     let stack = test_kit::stack::Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[("POD_WAITING_GRACE_SECONDS", "0")]).await;
+    let s = Scenario::new(
+        &stack.flink_rest_url(),
+        &[("POD_WAITING_GRACE_SECONDS", "0")],
+    )
+    .await;
     s.insert(created("noimage-1", 1)).await;
     s.k8s_job("noimage-1", JobState::Waiting("ImagePullBackOff"))
         .await;
@@ -230,7 +234,7 @@ async fn flink_5xx_and_garbled_json_are_errors_not_misses() {
 #[tokio::test]
 async fn job_unknown_to_flink_fails_only_after_consecutive_trusted_misses() {
     let stack = test_kit::stack::Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[("FLINK_MISSING_THRESHOLD", "2")]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[("FLINK_MISSING_THRESHOLD", "2")]).await;
     s.insert(doc! {"job_id": "gone-1", "status": "RUNNING", "flink_job_id": "00000000000000000000000000000000"}).await;
     s.sync().await;
     let r = s.record("gone-1").await;
@@ -495,7 +499,7 @@ async fn job_ids_limit_the_run_to_those_records() {
 #[tokio::test]
 async fn a_run_near_its_deadline_stops_between_chunks_and_the_next_resumes() {
     let stack = test_kit::stack::Stack::from_env();
-    let s = Scenario::new(&stack.flink_rest_url, &[("SYNC_CHUNK_SIZE", "2")]).await;
+    let s = Scenario::new(&stack.flink_rest_url(), &[("SYNC_CHUNK_SIZE", "2")]).await;
     let jobs = ["d-1", "d-2", "d-3", "d-4", "d-5"];
     for j in jobs {
         s.insert(created(j, 1)).await;

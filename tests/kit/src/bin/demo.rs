@@ -49,7 +49,7 @@ async fn main() {
         fleet.len()
     );
     for s in &fleet {
-        submit(&kube, &coll, NS, &stack.flink_jobmanager, s).await;
+        submit(&kube, &coll, NS, &stack.flink_jobmanager(), s).await;
         println!(
             "   {:<40} {} ({})",
             s.job_id,
@@ -65,7 +65,7 @@ async fn main() {
     let env = vec![
         ("MONGODB_URI".to_string(), stack.mongodb_uri.clone()),
         ("MONGODB_DATABASE".to_string(), database.clone()),
-        ("FLINK_REST_URL".to_string(), stack.flink_rest_url.clone()),
+        ("FLINK_REST_URL".to_string(), stack.flink_rest_url()),
         ("KUBECONFIG".to_string(), stack.kubeconfig.clone()),
         ("K8S_NAMESPACE".to_string(), NS.to_string()),
     ];
@@ -111,7 +111,7 @@ async fn main() {
             if &s.job_id == streaming && status == "RUNNING" && !cancelled {
                 let id = r.get_str("flink_job_id").unwrap_or_default().to_string();
                 println!("   -> the streaming job runs; cancelling it through the Flink REST API");
-                cancel_flink_job(&stack.flink_rest_url, &id).await;
+                cancel_flink_job(&stack.flink_rest_url(), &id).await;
                 cancelled = true;
             }
         }

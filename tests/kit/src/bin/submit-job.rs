@@ -152,7 +152,7 @@ async fn run() -> Result<(), String> {
         &stack.kube_client().await,
         &records,
         &args.namespace,
-        &stack.flink_jobmanager,
+        &stack.flink_jobmanager(),
         &submission,
     )
     .await;

@@ -451,3 +451,6 @@ pub fn running(
 ) -> impl Iterator<Item = (&FlinkJobId, &FlinkJob)> {
     overview.iter().filter(|(_, job)| !job.state.ended())
 }
+
+#[cfg(test)]
+mod tests;
