@@ -5,10 +5,14 @@
 //! the ones above it in this list:
 //!
 //! - [`error`]: the crate's one error type, its kinds and its cause chain.
-//! - [`rules`]: pure decisions, tested without I/O.
-//!   - [`rules::model`]: the record, statuses, JobIDs and names;
+//! - [`rules`]: pure decisions, tested without I/O; no storage format.
+//!   - [`rules::model`]: statuses, Flink states, JobIDs, clusters, systems;
+//!   - [`rules::record`]: the record as sync reads it;
+//!   - [`rules::facts`]: what the adapters observed of a record;
 //!   - [`rules::podlog`]: the JobIDs a pod log announces;
-//!   - [`rules::plan`]: the sync rule (facts in, changes out);
+//!   - [`rules::plan`]: the sync rule (facts in, changes out), and
+//!     [`rules::change`]: the plan it makes;
+//!   - [`rules::health`]: the health rule and a run's health looks;
 //!   - [`rules::cleanup`]: the cleanup rule.
 //! - [`config`]: every setting, read once from the environment into each
 //!   component's own settings, naming the variable that is missing or bad;
@@ -22,14 +26,18 @@
 //!   - `config::numeric` (the numeric settings and their `Default` impls)
 //!     and `config::env` (the environment's reader) are private.
 //! - [`adapters`]: fetch facts, apply plans, decide nothing.
-//!   - [`adapters::flink`], [`adapters::k8s`], [`adapters::store`] (MongoDB),
+//!   - [`adapters::flink`], [`adapters::k8s`], [`adapters::store`] (MongoDB:
+//!     the only module that knows BSON, one submodule per collection job),
 //!     [`adapters::events`] (EventBridge), [`adapters::aws`] (SDK, secrets).
 //! - [`reporting`]: what operators see.
 //!   - [`reporting::summary`]: a sync run's answer; [`reporting::metrics`]:
 //!     its EMF metrics; [`reporting::stats`]: the monitoring aggregations;
 //!     [`reporting::telemetry`]: logging setup.
 //! - [`runs`]: one invocation each.
-//!   - [`runs::sync`], [`runs::cleanup`]: the runs and their Lambda handlers;
+//!   - [`runs::sync`]: the sync run ([`runs::sync::request`],
+//!     [`runs::sync::run`], [`runs::sync::observe`], [`runs::sync::untracked`],
+//!     [`runs::sync::outbox`]) and its Lambda handler;
+//!   - [`runs::cleanup`]: the cleanup run and its Lambda handler;
 //!     [`runs::payload`]: the keys an invocation may carry;
 //!     [`runs::lambda`]: reporting a failed cold start.
 

@@ -1,4 +1,4 @@
-//! A `flink_jobs` document as sync reads it ([`RecordDoc`], whose fields are
+//! A `flink_jobs` document as sync reads it (`RecordDoc`, whose fields are
 //! also the projection of the read), and its conversion into the rules'
 //! [`Record`]: strict about what sync relies on (a field of the wrong type,
 //! an unknown status, a name that cannot be a Kubernetes name make the
@@ -68,7 +68,7 @@ pub(crate) struct RecordDoc {
     restart_point_reason: Field,
 }
 
-/// The projection of the records read: [`RecordDoc`]'s field names, as
+/// The projection of the records read: `RecordDoc`'s field names, as
 /// serde knows them (so the two cannot drift apart).
 pub fn projection() -> Document {
     let mut names: &'static [&'static str] = &[];
