@@ -114,6 +114,10 @@ impl SyncError {
 pub struct Plan {
     /// What to write; empty when nothing new was learned.
     pub changes: Vec<Change>,
+    /// What this run could not observe of the record, whether or not the
+    /// stored `sync_error` already says so: every run reports it, only a
+    /// new text is written.
+    pub error: Option<SyncError>,
     /// A Flink state the rule does not know (logged; the status is left as it is).
     pub unknown_flink_state: Option<FlinkState>,
 }

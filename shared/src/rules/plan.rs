@@ -518,8 +518,9 @@ impl Builder<'_> {
             return self.plan;
         }
         if error.as_ref().map(|e| e.text.as_str()) != self.record.sync_error.as_deref() {
-            self.plan.changes.push(Change::SyncError(error));
+            self.plan.changes.push(Change::SyncError(error.clone()));
         }
+        self.plan.error = error;
         self.plan
     }
 }

@@ -557,6 +557,11 @@ fn nothing_new_means_no_write() {
         &SyncRules::default(),
     );
     assert!(p.changes.is_empty(), "a repeated error is not news: {p:?}");
+    assert_eq!(
+        p.error.map(|e| (e.system, e.text)),
+        Some((System::Flink, "flink: x".to_string())),
+        "but it is this run's error all the same, to report"
+    );
 }
 
 #[test]

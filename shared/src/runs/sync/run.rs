@@ -108,14 +108,15 @@ impl Run {
         if let Some(state) = &plan.unknown_flink_state {
             tracing::warn!(job_id = %record.job_id, flink_state = %state, "unknown Flink state: status left as it is");
         }
-        for c in &plan.changes {
-            if let Change::SyncError(Some(e)) = c {
-                self.summary.errors.push(RecordError {
-                    job_id: record.job_id.clone(),
-                    system: e.system,
-                    error: e.text.clone(),
-                });
-            }
+        // Every run reports what it could not observe, changed or not: an
+        // outage of hours is in every run's answer and metrics, not only
+        // in the first one's.
+        if let Some(e) = &plan.error {
+            self.summary.errors.push(RecordError {
+                job_id: record.job_id.clone(),
+                system: e.system,
+                error: e.text.clone(),
+            });
         }
         count_health(record, plan, &mut self.summary);
     }
