@@ -1,3 +1,5 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| flink_job_sync_fuzz::check_record(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = flink_job_sync_fuzz::check_record(data);
+});

@@ -1,8 +1,11 @@
 //! The properties the fuzz targets hold the parsers of untrusted input to.
-//! Each `check_*` takes raw bytes and panics when a property fails; the
-//! fuzz targets call them under libFuzzer, and the stable test suite replays
-//! `fuzz/seeds/` and any saved crash through them (this file is included
-//! there as a module, so it uses only crates both builds have).
+//! Each `check_*` takes raw bytes, panics when a property fails, and says
+//! which properties the input reached (an input a parser rejects early
+//! reaches few): the fuzz targets call them under libFuzzer, and the stable
+//! test suite replays `fuzz/seeds/` and any saved crash through them,
+//! requiring every seed to reach a property and the seeds together to reach
+//! them all (this file is included there as a module, so it uses only
+//! crates both builds have).
 
 use flink_job_sync::adapters::k8s::{CondensedJob, JobLite, ListedJob, PodLite, true_condition};
 use flink_job_sync::adapters::store::record::{id_bson, record_from_document};
@@ -49,8 +52,12 @@ fn is_subsequence(needle: &[u8], hay: &[u8]) -> bool {
 /// A pod log: only 32 lowercase hex digits ever become a JobID, each one
 /// stands in the log, none twice; without colour codes the result is exactly
 /// what a naive reader finds. The failure tail is bounded and clean.
-pub fn check_podlog(data: &[u8]) {
+pub fn check_podlog(data: &[u8]) -> Vec<&'static str> {
+    let mut reached = vec!["tail"];
     let ids = podlog::submitted_job_ids(data);
+    if !ids.is_empty() {
+        reached.push("job_ids");
+    }
     let strs: Vec<&str> = ids.iter().map(|id| id.as_str()).collect();
     for (i, id) in strs.iter().enumerate() {
         assert_eq!(id.len(), 32, "JobID {id:?} is not 32 characters");
@@ -86,32 +93,40 @@ pub fn check_podlog(data: &[u8]) {
             .any(|c| c.is_control() && c != '\n' && c != '\t'),
         "control character in {tail:?}"
     );
+    reached
 }
 
 /// Flink REST bodies: an overview parses or is an error naming the endpoint,
 /// and only JobIDs come out of it; any JSON gives a root cause or none; a
 /// checkpoints answer yields only usable paths; a metric error is bounded.
-pub fn check_flink_json(data: &[u8]) {
+pub fn check_flink_json(data: &[u8]) -> Vec<&'static str> {
+    let mut reached = Vec::new();
     match flink::parse_overview(data) {
         Ok(jobs) => {
+            reached.push("overview");
             for (id, job) in &jobs {
                 assert_eq!(id.as_str().len(), 32, "overview key {id:?}");
                 // Whatever the state, mapping it must not panic.
                 let _ = job.state.status();
             }
         }
-        Err(e) => assert!(
-            e.detail().starts_with("GET /jobs/overview: "),
-            "error does not name the endpoint: {e}"
-        ),
+        Err(e) => {
+            reached.push("overview_error");
+            assert!(
+                e.detail().starts_with("GET /jobs/overview: "),
+                "error does not name the endpoint: {e}"
+            )
+        }
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data)
         && let Some(cause) = flink::root_cause_of(&v)
     {
+        reached.push("root_cause");
         assert!(!cause.trim().is_empty(), "an empty root cause from {v}");
     }
     // Health answers: every path that comes out could be a restart point.
     if let Ok(Some(c)) = flink::parse_checkpoints(data) {
+        reached.push("checkpoints");
         let paths = [&c.last_completed, &c.last_savepoint]
             .into_iter()
             .flatten()
@@ -124,20 +139,25 @@ pub fn check_flink_json(data: &[u8]) {
             );
         }
     }
-    let _ = flink::parse_checkpoint_config(data);
-    if let Err(e) = flink::parse_metric(data, "numRestarts") {
-        assert!(
+    if flink::parse_checkpoint_config(data).is_ok() {
+        reached.push("checkpoint_config");
+    }
+    match flink::parse_metric(data, "numRestarts") {
+        Ok(Some(_)) => reached.push("metric"),
+        Ok(None) => {}
+        Err(e) => assert!(
             e.len() < 200,
             "an unbounded metric error: {} bytes",
             e.len()
-        );
+        ),
     }
+    reached
 }
 
 /// Kubernetes objects: a Job and its pods (`[job, [pod, ...]]`), or one Job
 /// or Pod alone. The reduced forms agree with the objects, and only
 /// Kubernetes names are ever chosen for a log read.
-pub fn check_k8s_objects(data: &[u8]) {
+pub fn check_k8s_objects(data: &[u8]) -> Vec<&'static str> {
     if let Ok((job, pods)) = serde_json::from_slice::<(Job, Vec<Pod>)>(data) {
         let complete = true_condition(&job, "Complete").is_some();
         let failed = true_condition(&job, "Failed").is_some();
@@ -166,39 +186,30 @@ pub fn check_k8s_objects(data: &[u8]) {
         if let Some(p) = &condensed.facts.pod {
             assert!(listed.pods.iter().any(|q| q.name == p.name));
         }
-        return;
+        return vec!["job_with_pods"];
     }
+    let mut reached = Vec::new();
     if let Ok(job) = serde_json::from_slice::<Job>(data) {
         let _ = JobLite::from(job);
+        reached.push("job");
     }
     if let Ok(pod) = serde_json::from_slice::<Pod>(data) {
         let _ = PodLite::from(pod);
+        reached.push("pod");
     }
+    reached
 }
 
 /// A MongoDB record as BSON: read as a record or reported, with a bounded
 /// report; a record read keeps what it was given.
-pub fn check_record(data: &[u8]) {
+pub fn check_record(data: &[u8]) -> Vec<&'static str> {
     let Ok(doc) = Document::from_reader(data) else {
-        return;
+        return Vec::new();
     };
     match record_from_document(&doc) {
         Ok(r) => {
-            assert_eq!(doc.get("job_id"), Some(&Bson::String(r.job_id.clone())));
-            assert!(!r.job_id.is_empty());
-            if let Some(id) = &r.flink_job_id {
-                assert_eq!(doc.get("flink_job_id"), Some(&Bson::String(id.to_string())));
-            }
-            if let Some(name) = &r.k8s_job_name {
-                assert!(is_dns_subdomain(name), "k8s_job_name {name:?} accepted");
-            }
-            if let Some(ns) = &r.k8s_namespace {
-                assert!(is_dns_label(ns), "k8s_namespace {ns:?} accepted");
-            }
-            let _ = r.oid.sort_key();
-            // An `_id` goes back into the write's filter as it was stored.
-            let stored = doc.get("_id").cloned().unwrap_or(Bson::Null);
-            assert_eq!(format!("{:?}", id_bson(&r.oid)), format!("{stored:?}"));
+            check_read_record(&doc, &r);
+            vec!["record"]
         }
         Err(m) => {
             // A report goes to logs and the runs collection: a huge field
@@ -209,6 +220,26 @@ pub fn check_record(data: &[u8]) {
                 "report problem of {} bytes",
                 m.problem.len()
             );
+            vec!["report"]
         }
     }
+}
+
+/// A record read keeps what it was given, and only names pass as names.
+fn check_read_record(doc: &Document, r: &flink_job_sync::rules::record::Record) {
+    assert_eq!(doc.get("job_id"), Some(&Bson::String(r.job_id.clone())));
+    assert!(!r.job_id.is_empty());
+    if let Some(id) = &r.flink_job_id {
+        assert_eq!(doc.get("flink_job_id"), Some(&Bson::String(id.to_string())));
+    }
+    if let Some(name) = &r.k8s_job_name {
+        assert!(is_dns_subdomain(name), "k8s_job_name {name:?} accepted");
+    }
+    if let Some(ns) = &r.k8s_namespace {
+        assert!(is_dns_label(ns), "k8s_namespace {ns:?} accepted");
+    }
+    let _ = r.oid.sort_key();
+    // An `_id` goes back into the write's filter as it was stored.
+    let stored = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    assert_eq!(format!("{:?}", id_bson(&r.oid)), format!("{stored:?}"));
 }

@@ -186,10 +186,16 @@ mod tests {
                 // Each one stands in the log (colour codes aside) right after
                 // the submission phrase: none is pieced together or made up.
                 let cleaned = ANSI.replace_all(&log, &b""[..]);
-                for id in submitted_job_ids(&log) {
+                let ids = submitted_job_ids(&log);
+                for id in &ids {
                     let line = format!("Job has been submitted with JobID {id}");
                     prop_assert!(cleaned.windows(line.len()).any(|w| w == line.as_bytes()), "{id}");
                 }
+                // Checked whether or not any came out: never more JobIDs
+                // than the phrase stands in the log.
+                let phrase = b"Job has been submitted with JobID ";
+                let said = cleaned.windows(phrase.len()).filter(|w| w == phrase).count();
+                prop_assert!(ids.len() <= said, "{} JobIDs from {said} phrases", ids.len());
                 let _ = tail_text(&log, 20, 512);
             }
 

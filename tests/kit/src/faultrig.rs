@@ -354,6 +354,12 @@ impl Rig {
             if t.status == "FINISHED" && t.transitions.is_empty() && a != b {
                 problems.push(format!("{}: a final record was rewritten", t.job_id));
             }
+            for field in crate::scope::foreign_changes(b, a) {
+                problems.push(format!(
+                    "{}: wrote {field}, which sync does not own",
+                    t.job_id
+                ));
+            }
         }
         problems
     }
@@ -421,6 +427,7 @@ impl Rig {
 
     /// Healthy runs until nothing changes (at most three), then the truth check.
     pub async fn recover(&self, syncer: &Syncer, outcome: &mut Outcome) {
+        let before = self.snapshot().await;
         for _ in 0..3 {
             match syncer.run(&SyncRequest::default()).await {
                 Ok(s) if s.records_changed == 0 => break,
@@ -428,6 +435,10 @@ impl Rig {
                 Err(e) => outcome.problems.push(format!("healthy run failed: {e}")),
             }
         }
+        let after = self.snapshot().await;
+        outcome
+            .problems
+            .extend(crate::scope::foreign_writes(&before, &after));
         let (lost, duplicated, problems) = self.check_truth().await;
         outcome.lost = lost;
         outcome.duplicated = duplicated;

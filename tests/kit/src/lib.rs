@@ -12,6 +12,7 @@
 //! - [`lambda`], [`samlocal`]: the real function binaries under `cargo lambda
 //!   watch` and under `sam local`.
 //! - [`schedule`]: EventBridge schedule expressions, checked as AWS does.
+//! - [`scope`]: the fields a run wrote that sync does not own (none, ever).
 //! - [`emulator`]: the Kubernetes API emulator (the `k8s-emulator` crate).
 
 pub use k8s_emulator as emulator;
@@ -23,4 +24,5 @@ pub mod lambda;
 pub mod samlocal;
 pub mod scenario;
 pub mod schedule;
+pub mod scope;
 pub mod stack;

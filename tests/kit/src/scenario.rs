@@ -107,11 +107,39 @@ impl Scenario {
         self.sync_with(SyncRequest::default()).await
     }
 
+    /// One run; it panics when the run fails or writes a field of a record
+    /// that sync does not own (the README: "nothing else is ever written").
     pub async fn sync_with(&self, req: SyncRequest) -> Summary {
-        self.syncer
+        let before = self.all_records().await;
+        let summary = self
+            .syncer
             .run(&req)
             .await
-            .unwrap_or_else(|e| panic!("sync run failed: {e}"))
+            .unwrap_or_else(|e| panic!("sync run failed: {e}"));
+        let foreign = crate::scope::foreign_writes(&before, &self.all_records().await);
+        assert!(foreign.is_empty(), "{foreign:#?}");
+        summary
+    }
+
+    /// Every record, by `_id`.
+    async fn all_records(&self) -> std::collections::BTreeMap<String, Document> {
+        let mut cursor = self
+            .records
+            .find(doc! {})
+            .await
+            .unwrap_or_else(|e| panic!("read records: {e}"));
+        let mut out = std::collections::BTreeMap::new();
+        while cursor
+            .advance()
+            .await
+            .unwrap_or_else(|e| panic!("read records: {e}"))
+        {
+            let d: Document = cursor
+                .deserialize_current()
+                .unwrap_or_else(|e| panic!("a record: {e}"));
+            out.insert(format!("{:?}", d.get("_id")), d);
+        }
+        out
     }
 
     /// Creates the Kubernetes Job the platform would have created for `name`,
@@ -168,6 +196,22 @@ impl Scenario {
         )
         .await
         .unwrap_or_else(|e| panic!("job status: {e}"));
+    }
+
+    /// A running pod whose container has restarted `n` times (an attached
+    /// submitter restarting in place).
+    pub async fn set_restarts(&self, pod: &str, n: u32) {
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
+        let status = json!({"phase": "Running", "containerStatuses": [{"name": "flink-client",
+            "image": "flink:2.3.0", "imageID": "", "ready": true, "restartCount": n,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]});
+        pods.patch_status(
+            pod,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("pod status: {e}"));
     }
 
     /// Replaces a pod's log through the emulator's test hook.

@@ -347,12 +347,13 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
             "ConfigError",
             "FLINK_REST_URL",
         ),
+        // Cleanup reads only its own settings (no Flink's): its own bad one.
         (
             "cleanup",
-            "FLINK_REST_URL",
-            "flink-jobmanager:8081",
+            "CLEANUP_MIN_AGE_HOURS",
+            "lots",
             "ConfigError",
-            "FLINK_REST_URL",
+            "CLEANUP_MIN_AGE_HOURS",
         ),
         (
             "sync",
@@ -382,6 +383,18 @@ async fn a_failed_cold_start_answers_the_invoker_at_once_with_the_reason() {
             "{function}: the reason is in the answer: {message}"
         );
     }
+    // A setting only sync reads cannot stop cleanup.
+    let watch = LambdaWatch::start(
+        &healthy("FLINK_REST_URL", "flink-jobmanager:8081"),
+        &log_dir,
+    );
+    let answer = watch
+        .invoke("cleanup", &payload)
+        .unwrap_or_else(|e| panic!("cleanup: {e}"));
+    assert_eq!(
+        answer["dry_run"], true,
+        "cleanup starts without Flink's settings: {answer}"
+    );
 }
 
 /// `scripts/submit` (the `submit-job` binary) does what the data platform does:

@@ -42,6 +42,29 @@ async fn jobmanager(action: &str) {
     assert!(status.success(), "jobmanager.sh {action}: {status}");
 }
 
+/// Starts the stack's JobManager again when dropped, on every way out of
+/// the test (a failed assertion included), so no later suite meets a
+/// stopped Flink; disarmed once the test has started it itself.
+struct StartAgain {
+    armed: bool,
+}
+
+impl Drop for StartAgain {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let flink_home = require("FLINK_HOME");
+        let status = std::process::Command::new(format!("{flink_home}/bin/jobmanager.sh"))
+            .arg("start")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        eprintln!("the test stopped early: JobManager started again ({status:?})");
+    }
+}
+
 async fn overview(stack: &Stack) -> Option<serde_json::Value> {
     let resp = reqwest::Client::new()
         .get(format!("{}/overview", stack.flink_rest_url()))
@@ -93,6 +116,8 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     k8s.set(Fault::Hold).await;
 
     let req = flink_job_sync::runs::sync::SyncRequest::default();
+    // Armed before the stop: whatever fails from here on, Flink comes back.
+    let mut start_again = StartAgain { armed: true };
     let (run, ()) = tokio::join!(s.syncer.run(&req), async {
         eventually(
             "the run to reach Kubernetes",
@@ -123,6 +148,7 @@ async fn a_jobmanager_stopped_mid_run_and_restarted_misjudges_nothing() {
     assert!(run.errors.iter().any(|e| e.job_id == "stream-1"), "{run:?}");
 
     jobmanager("start").await;
+    start_again.armed = false;
     eventually(
         "the restarted JobManager's REST API",
         Duration::from_secs(90),

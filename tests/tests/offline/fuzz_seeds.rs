@@ -26,8 +26,15 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Runs `check` over every input of `target`; names each input that breaks it.
-fn replay(target: &str, at_least: usize, check: fn(&[u8])) {
+/// Runs `check` over every input of `target`; names each input that breaks
+/// it, each seed that reaches no property (say, one that no longer parses
+/// at all, which would check nothing), and each of `properties` no seed reaches.
+fn replay(
+    target: &str,
+    at_least: usize,
+    properties: &[&str],
+    check: fn(&[u8]) -> Vec<&'static str>,
+) {
     let files = inputs(target);
     assert!(
         files.len() >= at_least,
@@ -35,39 +42,69 @@ fn replay(target: &str, at_least: usize, check: fn(&[u8])) {
          regenerate them with `python fuzz/seeds/make_seeds.py`",
         files.len()
     );
-    let broken: Vec<String> = files
-        .iter()
-        .filter_map(|f| {
-            let data = std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
-            std::panic::catch_unwind(|| check(&data)).err().map(|p| {
+    let mut broken = Vec::new();
+    let mut reached = std::collections::BTreeSet::new();
+    for f in &files {
+        let data = std::fs::read(f).unwrap_or_else(|e| panic!("read {}: {e}", f.display()));
+        match std::panic::catch_unwind(|| check(&data)) {
+            Err(p) => {
                 let why = p
                     .downcast_ref::<String>()
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                format!("{}: {why}", f.display())
-            })
-        })
-        .collect();
+                broken.push(format!("{}: {why}", f.display()));
+            }
+            Ok(props) => {
+                let seed = f.components().any(|c| c.as_os_str() == "seeds");
+                if seed && props.is_empty() {
+                    broken.push(format!("{}: reaches no property", f.display()));
+                }
+                reached.extend(props);
+            }
+        }
+    }
+    for p in properties {
+        if !reached.contains(p) {
+            broken.push(format!("no input reaches the {p} property"));
+        }
+    }
     assert!(broken.is_empty(), "{target}: {broken:#?}");
 }
 
 #[test]
 fn pod_log_inputs_yield_only_job_ids_that_stand_in_the_log() {
-    replay("podlog", 7, checks::check_podlog);
+    replay("podlog", 7, &["job_ids", "tail"], checks::check_podlog);
 }
 
 #[test]
 fn flink_bodies_parse_or_fail_naming_the_endpoint() {
-    replay("flink_json", 5, checks::check_flink_json);
+    replay(
+        "flink_json",
+        5,
+        &[
+            "overview",
+            "overview_error",
+            "root_cause",
+            "checkpoints",
+            "checkpoint_config",
+            "metric",
+        ],
+        checks::check_flink_json,
+    );
 }
 
 #[test]
 fn kubernetes_objects_reduce_consistently_and_only_names_reach_a_log_read() {
-    replay("k8s_objects", 3, checks::check_k8s_objects);
+    replay(
+        "k8s_objects",
+        3,
+        &["job_with_pods", "pod"],
+        checks::check_k8s_objects,
+    );
 }
 
 #[test]
 fn records_are_read_whole_or_reported_with_a_bounded_message() {
-    replay("record", 7, checks::check_record);
+    replay("record", 7, &["record", "report"], checks::check_record);
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use flink_job_sync::adapters::store::record::to_bson_date;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
+use test_kit::flinkfake::{FakeJob, FlinkFake};
 use test_kit::scenario::{
-    Scenario, finished_flink_job_id, submit_streaming_with_options, wait_for_flink_state,
+    JobState, Scenario, finished_flink_job_id, submit_streaming_with_options, wait_for_flink_state,
 };
 use test_kit::stack::{Stack, eventually};
 
@@ -44,6 +45,30 @@ async fn checkpoints_completed(stack: &Stack, id: &str, n: u64) -> Value {
         },
     )
     .await
+}
+
+/// The last completed checkpoint Flink names for a job that has ended, once
+/// its answer has settled: the JobManager caches checkpoint figures for up
+/// to about 3 s, so right after the end it may still name one it then
+/// discards. Two reads that far apart agreeing are the settled answer.
+async fn settled_last_checkpoint(stack: &Stack, id: &str) -> String {
+    let apart = Duration::from_millis(flink_job_sync::rules::health::SETTLE_MS as u64);
+    let read = || async {
+        get(stack, &format!("/jobs/{id}/checkpoints")).await["latest"]["completed"]["external_path"]
+            .as_str()
+            .map(str::to_string)
+    };
+    let mut before = read().await;
+    for _ in 0..5 {
+        // Waits out the cache it cannot poll through.
+        tokio::time::sleep(apart).await;
+        let now = read().await;
+        if let Some(path) = now.as_ref().filter(|_| now == before) {
+            return path.clone();
+        }
+        before = now;
+    }
+    panic!("Flink's last checkpoint of {id} did not settle: {before:?}")
 }
 
 async fn cancel(stack: &Stack, id: &str) {
@@ -137,11 +162,7 @@ async fn a_retained_checkpoint_is_where_a_cancelled_job_restarts() {
     );
 
     cancel(&stack, &id).await;
-    let last = get(&stack, &format!("/jobs/{id}/checkpoints")).await["latest"]["completed"]
-        ["external_path"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| panic!("Flink names the last checkpoint"));
+    let last = settled_last_checkpoint(&stack, &id).await;
     s.sync().await;
     let r = s.record("ckpt-retained").await;
     assert_eq!(text(&r, "status"), Some("CANCELLED"), "{r}");
@@ -459,5 +480,100 @@ async fn a_job_whose_health_did_not_change_costs_no_counted_change_on_the_next_l
     assert!(
         r.get_i64("revision").ok() > revision,
         "the look itself is still recorded: {r}"
+    );
+}
+
+/// A record already following its running job, as after earlier runs.
+fn following(job_id: &str, flink_id: &str) -> Document {
+    doc! {"job_id": job_id, "status": "RUNNING", "flink_job_id": flink_id,
+    "flink_state": "RUNNING", "submitted_at": to_bson_date(chrono::Utc::now())}
+}
+
+/// A job the stand-in reports running for a minute, checkpointing.
+fn running_for_a_minute() -> FakeJob {
+    let now = chrono::Utc::now().timestamp_millis();
+    FakeJob::new("RUNNING", now - 60_000, -1).checkpointing(10_000)
+}
+
+#[tokio::test]
+async fn the_health_budget_spreads_looks_over_runs_never_checked_then_oldest_first() {
+    let ids: Vec<String> = (1..=3).map(|n: u32| format!("{n:032x}")).collect();
+    let flink = FlinkFake::with_jobs(
+        ids.iter()
+            .map(|id| (id.clone(), running_for_a_minute()))
+            .collect(),
+    );
+    let s = Scenario::new(&flink.serve().await, &[("HEALTH_BUDGET", "1")]).await;
+    for (n, id) in ids.iter().enumerate() {
+        s.insert(following(&format!("budget-{n}"), id)).await;
+    }
+    let mut order = Vec::new();
+    for run in 0..4 {
+        let summary = s.sync().await;
+        assert_eq!(
+            summary.health_checked, 1,
+            "run {run}: one look, the budget: {summary:?}"
+        );
+        // The record looked at last is the one with the newest check.
+        let mut latest = None;
+        for n in 0..3 {
+            let job_id = format!("budget-{n}");
+            let r = s.record(&job_id).await;
+            if let Ok(at) = r.get_datetime("health_checked_at")
+                && latest.as_ref().is_none_or(|(t, _)| at > t)
+            {
+                latest = Some((*at, job_id));
+            }
+        }
+        order.push(
+            latest
+                .unwrap_or_else(|| panic!("run {run} looked at none"))
+                .1,
+        );
+    }
+    let first_three: std::collections::BTreeSet<&String> = order[..3].iter().collect();
+    assert_eq!(
+        first_three.len(),
+        3,
+        "every job once before any twice: {order:?}"
+    );
+    assert_eq!(
+        order[3], order[0],
+        "then the one checked longest ago: {order:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_submitting_pod_restarting_since_the_last_look_degrades_the_job() {
+    let id = format!("{:032x}", 7);
+    let flink = FlinkFake::with_jobs([(id.clone(), running_for_a_minute())].into());
+    let s = Scenario::new(&flink.serve().await, &[]).await;
+    s.insert(following("attached-1", &id)).await;
+    let pod = s.k8s_job("attached-1", JobState::Running).await;
+    s.set_restarts(&pod, 1).await;
+    s.sync().await;
+    let r = s.record("attached-1").await;
+    assert_eq!(
+        text(&r, "health"),
+        Some("HEALTHY"),
+        "the first look sets the baseline: {r}"
+    );
+    assert_eq!(r.get_i64("submitter_restarts").ok(), Some(1), "{r}");
+
+    s.set_restarts(&pod, 3).await;
+    let summary = s.sync().await;
+    let r = s.record("attached-1").await;
+    assert_eq!(text(&r, "health"), Some("DEGRADED"), "{r}");
+    let codes: Vec<&str> = r
+        .get_array("health_reasons")
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_document()?.get_str("code").ok())
+        .collect();
+    assert_eq!(codes, ["submitter_restarting"], "{r}");
+    assert_eq!(
+        summary.degraded.get("submitter_restarting"),
+        Some(&1),
+        "{summary:?}"
     );
 }

@@ -319,12 +319,39 @@ mod tests {
                 .flatten()
                 .filter_map(|j| j["jid"].as_str())
                 .collect();
-            if let Ok(jobs) = parse_overview(&body) {
-                for id in jobs.keys() {
-                    prop_assert!(jids.contains(&id.as_str()), "{id} not in {jids:?}");
+            match parse_overview(&body) {
+                Ok(jobs) => {
+                    for id in jobs.keys() {
+                        prop_assert!(jids.contains(&id.as_str()), "{id} not in {jids:?}");
+                    }
                 }
+                Err(e) => prop_assert!(e.detail().starts_with("GET /jobs/overview: "), "{e}"),
             }
             let _ = root_cause_of(&v);
+        }
+
+        /// An overview's jobs come out exactly: every entry whose jid is a
+        /// JobID, and none of the others.
+        #[test]
+        fn overview_shaped_bodies_yield_exactly_their_job_ids(
+            entries in proptest::collection::vec(("[0-9a-f]{32}|[0-9A-Za-z./]{0,40}", "[A-Z]{1,12}"), 0..12)
+        ) {
+            let jobs: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|(jid, state)| serde_json::json!({"jid": jid, "state": state, "start-time": 1}))
+                .collect();
+            let body = serde_json::to_vec(&serde_json::json!({"jobs": jobs})).unwrap_or_default();
+            let parsed = parse_overview(&body).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut got: Vec<&str> = parsed.keys().map(FlinkJobId::as_str).collect();
+            got.sort();
+            let mut want: Vec<&str> = entries
+                .iter()
+                .map(|(jid, _)| jid.as_str())
+                .filter(|jid| FlinkJobId::parse(jid).is_some())
+                .collect();
+            want.sort();
+            want.dedup();
+            prop_assert_eq!(got, want);
         }
 
         /// Unknown states and extra fields are kept, not refused.
@@ -340,8 +367,10 @@ mod tests {
         /// Bytes that are not JSON are an error naming the endpoint.
         #[test]
         fn garbage_bytes_are_an_error_naming_the_endpoint(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-            if let Err(e) = parse_overview(&bytes) {
-                prop_assert!(e.detail().starts_with("GET /jobs/overview: "));
+            match parse_overview(&bytes) {
+                Err(e) => prop_assert!(e.detail().starts_with("GET /jobs/overview: ")),
+                // Only an overview parses, and an overview is JSON.
+                Ok(_) => prop_assert!(serde_json::from_slice::<serde_json::Value>(&bytes).is_ok()),
             }
         }
     }

@@ -22,6 +22,37 @@ use crate::rules::model::{FlinkJobId, Status};
 use crate::rules::plan::{Change, Plan};
 use crate::rules::record::{Record, RecordId};
 
+/// Every top-level field of a record that sync's writes set, unset or push
+/// (the README's "Fields sync owns"). Nothing else of a record is ever written.
+pub const OWNED_FIELDS: [&str; 26] = [
+    "flink_job_id",
+    "flink_job_ids",
+    "flink_jobs_state",
+    "status",
+    "flink_state",
+    "start_time",
+    "end_time",
+    "duration",
+    "status_reason",
+    "sync_error",
+    "flink_missing_count",
+    "status_history",
+    "revision",
+    "last_synced_at",
+    "last_sync_run",
+    "health",
+    "health_reasons",
+    "health_history",
+    "health_checked_at",
+    "checkpoint",
+    "restart_point",
+    "restart_point_reason",
+    "restarts",
+    "restart_samples",
+    "submitter_restarts",
+    "pending_events",
+];
+
 /// What a record was decided on: the write matches the record only as it was read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Guard {
@@ -332,5 +363,152 @@ impl Update {
             update.insert("$push", self.push);
         }
         update
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::rules::health::{Checkpoints, RestartPoint};
+    use crate::rules::model::System;
+    use crate::rules::model::{Health, HealthReason};
+    use crate::rules::plan::{Source, SyncError};
+
+    /// One change of each kind: a new kind of change must be added here
+    /// (the match below does not compile without it).
+    fn one_of_each() -> Vec<Change> {
+        let at = Utc.timestamp_millis_opt(1_000).single().unwrap_or_default();
+        let id = FlinkJobId::parse("ef163bff25523543d6699ac3c0e9b72e")
+            .unwrap_or_else(|| panic!("an id"));
+        let all = vec![
+            Change::Status {
+                from: Status::Created,
+                to: Status::Running,
+                source: Source::Flink,
+            },
+            Change::FlinkJobId {
+                first: id.clone(),
+                all: vec![id],
+            },
+            Change::FlinkState("RUNNING".into()),
+            Change::FlinkJobsState([("a".to_string(), "RUNNING".to_string())].into()),
+            Change::StartTime(at),
+            Change::EndTime(at),
+            Change::Duration(1.0),
+            Change::StatusReason("r".into()),
+            Change::SyncError(Some(SyncError::new(System::Flink, "x", 100))),
+            Change::SyncError(None),
+            Change::MissingCount(0),
+            Change::MissingCount(2),
+            Change::HealthCheckedAt(at),
+            Change::Health {
+                from: None,
+                to: Health::Degraded,
+                reasons: vec![HealthReason {
+                    code: "c".into(),
+                    message: "m".into(),
+                }],
+            },
+            Change::Checkpoint(Some(Checkpoints::default())),
+            Change::Checkpoint(None),
+            Change::Restarts(1),
+            Change::SubmitterRestarts(1),
+            Change::RestartSamples(vec![(at, 1)]),
+            Change::RestartPoint(RestartPoint::At("file:/p".into())),
+            Change::RestartPoint(RestartPoint::None("why".into())),
+        ];
+        for c in &all {
+            match c {
+                Change::Status { .. }
+                | Change::FlinkJobId { .. }
+                | Change::FlinkState(_)
+                | Change::FlinkJobsState(_)
+                | Change::StartTime(_)
+                | Change::EndTime(_)
+                | Change::Duration(_)
+                | Change::StatusReason(_)
+                | Change::SyncError(_)
+                | Change::MissingCount(_)
+                | Change::HealthCheckedAt(_)
+                | Change::Health { .. }
+                | Change::Checkpoint(_)
+                | Change::Restarts(_)
+                | Change::SubmitterRestarts(_)
+                | Change::RestartSamples(_)
+                | Change::RestartPoint(_) => {}
+            }
+        }
+        all
+    }
+
+    fn written_fields(statement: &Document) -> Vec<String> {
+        let update = statement
+            .get_document("u")
+            .unwrap_or_else(|e| panic!("{e}"));
+        update
+            .iter()
+            .flat_map(|(_, fields)| {
+                fields
+                    .as_document()
+                    .into_iter()
+                    .flat_map(|d| d.keys().cloned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_change_writes_only_fields_sync_owns() {
+        let record = Record::new(RecordId::Int32(1), "j", Status::Created);
+        let ctx = WriteContext {
+            run_id: "r",
+            history_max: 5,
+        };
+        for change in one_of_each() {
+            let plan = Plan {
+                changes: vec![change.clone()],
+                ..Default::default()
+            };
+            let mut w = Write::new(&record, &plan, Utc::now()).unwrap_or_else(|| panic!("a write"));
+            w.events.push(Pending {
+                record: Some(RecordId::Int32(1)),
+                event_id: "j:1".into(),
+                detail: serde_json::json!({}),
+                detail_type: "t".into(),
+            });
+            for field in written_fields(&statement(&w, ctx)) {
+                assert!(
+                    OWNED_FIELDS.contains(&field.as_str()),
+                    "{change:?} writes {field}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_fields_sync_owns() {
+        let readme = include_str!("../../../../README.md");
+        let start = readme
+            .find("Fields sync owns:")
+            .unwrap_or_else(|| panic!("the README's list"));
+        let end = start
+            + readme[start..]
+                .find("Nothing else is ever written.")
+                .unwrap_or_else(|| panic!("its end"));
+        let mut listed: Vec<&str> = readme[start..end]
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|name| name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+            .collect();
+        listed.sort();
+        listed.dedup();
+        let mut owned = OWNED_FIELDS.to_vec();
+        owned.sort();
+        assert_eq!(
+            listed, owned,
+            "README's \"Fields sync owns\" against writes::OWNED_FIELDS"
+        );
     }
 }
