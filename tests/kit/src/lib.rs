@@ -1,6 +1,8 @@
 //! What the suites, the demo and the benchmark share to reach the local
 //! stack and to stand things up on it.
 //!
+//! - [`aws`]: the AWS SDK configuration of every test, refused unless
+//!   `AWS_ENDPOINT_URL` is on the loopback range (the stack's moto).
 //! - [`stack`]: the stack's settings (from `scripts/stack up`), failing
 //!   loudly with the command that starts a missing service.
 //! - [`scenario`]: a fresh database, an in-process Kubernetes API emulator
@@ -15,6 +17,7 @@
 //! - [`emulator`]: the Kubernetes API emulator (the `k8s-emulator` crate).
 
 pub use k8s_emulator as emulator;
+pub mod aws;
 pub mod faultproxy;
 pub mod faultrig;
 pub mod fleet;

@@ -8,7 +8,7 @@ use flink_job_sync::adapters::events::Publisher;
 use flink_job_sync::adapters::store::record::to_bson_date;
 use mongodb::bson::doc;
 use test_kit::scenario::{JobState, Scenario};
-use test_kit::stack::{Stack, require, unique_name};
+use test_kit::stack::{Stack, unique_name};
 
 struct Bus {
     name: String,
@@ -23,7 +23,7 @@ async fn bus() -> Bus {
 
 /// A bus whose rule routes the given detail-types to a fresh SQS queue.
 async fn bus_for(detail_types: &[&str]) -> Bus {
-    let sdk = flink_job_sync::adapters::aws::sdk_config().await;
+    let sdk = test_kit::aws::sdk_config();
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let name = unique_name("fjs-bus").replace('_', "-");
@@ -130,7 +130,7 @@ async fn each_transition_is_announced_exactly_once() {
     let bus = bus().await;
     let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
-        &flink_job_sync::adapters::aws::sdk_config().await,
+        &test_kit::aws::sdk_config(),
         &bus.name,
         "flink-job-sync",
     )));
@@ -189,7 +189,7 @@ async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     let stack = Stack::from_env();
     let bus = bus().await;
     let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
-    let down = sdk_at(&test_kit::scenario::fake_flink::refused()).await;
+    let down = test_kit::aws::sdk_config_at(&test_kit::scenario::fake_flink::refused());
     s.syncer
         .set_events(Some(Publisher::new(&down, &bus.name, "flink-job-sync")));
     s.insert(failing_record("late-a")).await;
@@ -212,7 +212,7 @@ async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     assert_eq!(r.get_array("pending_events").map(|p| p.len()).ok(), Some(1));
 
     s.syncer.set_events(Some(Publisher::new(
-        &flink_job_sync::adapters::aws::sdk_config().await,
+        &test_kit::aws::sdk_config(),
         &bus.name,
         "flink-job-sync",
     )));
@@ -233,24 +233,6 @@ async fn transitions_made_while_eventbridge_is_down_are_announced_later_once() {
     assert_eq!(events[0]["detail"]["status"], "FAILED");
 }
 
-/// An SDK configuration aimed at `endpoint` only, with the product's HTTP
-/// client. (A configuration loaded from the environment would let
-/// `AWS_ENDPOINT_URL` win over the endpoint set here.)
-async fn sdk_at(endpoint: &str) -> aws_config::SdkConfig {
-    let base = flink_job_sync::adapters::aws::sdk_config().await;
-    let mut b = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(require("AWS_REGION")))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_sqs::config::SharedCredentialsProvider::new(
-            aws_sdk_sqs::config::Credentials::new("t", "t", None, None, "test"),
-        ));
-    if let Some(http) = base.http_client() {
-        b = b.http_client(http);
-    }
-    b.build()
-}
-
 async fn failing_fleet(s: &Scenario, names: &[&str]) {
     for j in names {
         s.insert(failing_record(j)).await;
@@ -263,7 +245,7 @@ async fn failing_fleet(s: &Scenario, names: &[&str]) {
 async fn throttled_eventbridge_keeps_events_pending_and_delivers_them_once_later() {
     let stack = Stack::from_env();
     let bus = bus().await;
-    let endpoint = require("AWS_ENDPOINT_URL");
+    let endpoint = test_kit::aws::endpoint();
     let proxy = test_kit::faultproxy::FaultProxy::in_front_of(&endpoint).await;
     proxy
         .set(test_kit::faultproxy::Fault::Http(
@@ -273,7 +255,7 @@ async fn throttled_eventbridge_keeps_events_pending_and_delivers_them_once_later
         .await;
     let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
-        &sdk_at(&proxy.url_for(&endpoint)).await,
+        &test_kit::aws::sdk_config_at(&proxy.url_for(&endpoint)),
         &bus.name,
         "flink-job-sync",
     )));
@@ -352,7 +334,7 @@ async fn partial_putevents_failures_lose_and_duplicate_no_event() {
     let (url, taken) = half_deaf_eventbridge().await;
     let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
     s.syncer.set_events(Some(Publisher::new(
-        &sdk_at(&url).await,
+        &test_kit::aws::sdk_config_at(&url),
         "bus",
         "flink-job-sync",
     )));
@@ -387,7 +369,7 @@ async fn a_health_change_is_announced_once_as_a_health_change() {
     let url = flink.serve().await;
     let mut s = Scenario::new(&url, &[]).await;
     s.syncer.set_events(Some(Publisher::new(
-        &flink_job_sync::adapters::aws::sdk_config().await,
+        &test_kit::aws::sdk_config(),
         &bus.name,
         "flink-job-sync",
     )));
