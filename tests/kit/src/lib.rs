@@ -10,6 +10,8 @@
 //! - [`faultproxy`], [`faultrig`]: a fault-injecting TCP proxy, and the fault
 //!   suite's fleet with a known truth reached through such proxies.
 //! - [`flinkfake`]: a fast, stateful stand-in for Flink's REST endpoints.
+//! - [`k8saudit`]: a proxy that records what a client asks of the Kubernetes
+//!   API as RBAC sees it (verb, group, resource, subresource).
 //! - [`fleet`]: real Flink Python jobs submitted as the data platform does.
 //! - [`lambda`], [`samlocal`]: the real function binaries under `cargo lambda
 //!   watch` and under `sam local`.
@@ -22,6 +24,7 @@ pub mod faultproxy;
 pub mod faultrig;
 pub mod fleet;
 pub mod flinkfake;
+pub mod k8saudit;
 pub mod lambda;
 pub mod samlocal;
 pub mod scenario;
