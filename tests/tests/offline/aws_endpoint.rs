@@ -65,3 +65,50 @@ fn no_sdk_configuration_is_built_for_an_endpoint_off_the_loopback_range() {
         "refused before any client exists, saying why: {message}"
     );
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn no_test_builds_an_aws_sdk_configuration_but_through_the_kit() {
+    let root = test_kit::lambda::workspace_root();
+    let guard = root.join("tests/kit/src/aws.rs");
+    let mut files = Vec::new();
+    rust_files(&root.join("tests/tests"), &mut files);
+    rust_files(&root.join("tests/kit/src"), &mut files);
+    assert!(files.contains(&guard), "{files:?}");
+    // The ways to an SDK configuration other than test_kit::aws: the default
+    // chain (aws_config's loaders, the product's own configuration) or one
+    // built by hand.
+    let ways = [
+        "adapters::aws::sdk_config",
+        "aws_config::defaults",
+        "aws_config::load",
+        "ConfigLoader",
+        "SdkConfig::builder",
+    ];
+    let this = root.join("tests/tests/offline/aws_endpoint.rs");
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != guard && **f != this) {
+        let text =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for way in ways {
+            if text.contains(way) {
+                found.push(format!("{}: {way}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "AWS SDK configurations built around test_kit::aws::sdk_config: {found:#?}"
+    );
+}
