@@ -64,12 +64,9 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
         ("RUST_LOG".into(), "info".into()),
         ("EVENT_BUS_NAME".into(), "default".into()),
     ];
-    for var in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_REGION",
-    ] {
+    // The functions' AWS clients reach the stack's moto only, as the tests' do.
+    env.push(("AWS_ENDPOINT_URL".into(), test_kit::aws::endpoint()));
+    for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"] {
         env.push((var.into(), test_kit::stack::require(var)));
     }
     let log_dir = std::env::temp_dir().join(&database);
@@ -301,8 +298,7 @@ async fn real_jobs_reach_their_true_status_through_the_lambda_function() {
 }
 
 async fn store_secrets(stack: &Stack, database: &str) -> (String, String) {
-    let sm =
-        aws_sdk_secretsmanager::Client::new(&flink_job_sync::adapters::aws::sdk_config().await);
+    let sm = aws_sdk_secretsmanager::Client::new(&test_kit::aws::sdk_config());
     let kubeconfig =
         std::fs::read_to_string(&stack.kubeconfig).unwrap_or_else(|e| panic!("kubeconfig: {e}"));
     let mut arns = Vec::new();

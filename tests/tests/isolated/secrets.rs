@@ -2,7 +2,9 @@
 //! carries a password and a kubeconfig with a bearer token, healthy and then
 //! against a Kubernetes API that refuses the token and a MongoDB that refuses
 //! the login, with every log line captured; neither secret appears anywhere.
-//! Also: TLS is verified unless insecure is asked for, and then it is warned of.
+//! Also: TLS is verified unless insecure is asked for, and then it is warned
+//! of: a Flink serving https with a self-signed certificate is refused by
+//! default and accepted with `FLINK_TLS_INSECURE=true`.
 //!
 //! Alone in its process while it runs (see the binary's docs): it captures
 //! log lines with a subscriber scoped to its test.
@@ -10,6 +12,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use flink_job_sync::adapters::flink::FlinkClient;
 use flink_job_sync::adapters::store::record::to_bson_date;
 use flink_job_sync::config::Resolve;
 use flink_job_sync::runs::sync::{SyncRequest, Syncer};
@@ -254,4 +257,124 @@ async fn tls_verification_is_on_by_default_and_turning_it_off_is_warned_of() {
         "{}",
         captured.text()
     );
+}
+
+/// An https server on 127.0.0.1 with a self-signed certificate (made here,
+/// for 127.0.0.1), answering every request as a Flink that runs no job.
+/// Returns its URL and how many requests it answered (a client that refuses
+/// the certificate ends the handshake before sending one).
+async fn self_signed_flink() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+        .unwrap_or_else(|e| panic!("a self-signed certificate: {e}"));
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|b| {
+        b.with_no_client_auth()
+            .with_single_cert(vec![made.cert.der().clone()], key.into())
+    })
+    .unwrap_or_else(|e| panic!("TLS server configuration: {e}"));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
+    let port = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"))
+        .port();
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, count) = (acceptor.clone(), count.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let (mut head, mut buf) = (Vec::new(), [0u8; 4096]);
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = r#"{"jobs":[]}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                if tls.write_all(answer.as_bytes()).await.is_ok() {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (format!("https://127.0.0.1:{port}"), answered)
+}
+
+/// The Flink client sync builds from its environment, with `extra` set.
+fn flink_client_from_env(url: &str, extra: &[(&str, &str)]) -> FlinkClient {
+    let cfg = flink_job_sync::SyncConfig::from_lookup(|k| match k {
+        "MONGODB_URI" => Some("mongodb://127.0.0.1:1".into()),
+        "FLINK_REST_URL" => Some(url.to_string()),
+        "FLINK_TIMEOUT_MS" => Some("3000".into()),
+        _ => extra
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string()),
+    })
+    .and_then(Resolve::resolve_given)
+    .unwrap_or_else(|e| panic!("sync configuration: {e}"));
+    FlinkClient::from_settings(&cfg.flink).unwrap_or_else(|e| panic!("flink client: {e}"))
+}
+
+#[tokio::test]
+async fn a_self_signed_flink_is_refused_by_default_and_accepted_only_with_flink_tls_insecure() {
+    let _alone = crate::alone().await;
+    let (url, answered) = self_signed_flink().await;
+    let refused = flink_client_from_env(&url, &[])
+        .overview()
+        .await
+        .expect_err("a certificate no authority signed is refused");
+    let why = refused.detail();
+    assert!(
+        why.starts_with("GET /jobs/overview:") && why.to_lowercase().contains("certificate"),
+        "the error says the certificate was refused: {why}"
+    );
+    assert_eq!(
+        answered.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no request was sent over the unverified connection"
+    );
+    let explicit_false = flink_client_from_env(&url, &[("FLINK_TLS_INSECURE", "false")])
+        .overview()
+        .await;
+    assert!(
+        explicit_false.is_err(),
+        "false is the default: {explicit_false:?}"
+    );
+    let jobs = flink_client_from_env(&url, &[("FLINK_TLS_INSECURE", "true")])
+        .overview()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "FLINK_TLS_INSECURE=true accepts the certificate: {}",
+                e.detail()
+            )
+        });
+    assert!(jobs.is_empty(), "{jobs:?}");
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The same through the constructor sync's setting reaches.
+    let insecure = FlinkClient::with_tls(&url, None, std::time::Duration::from_secs(3), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(insecure.overview().await.is_ok());
+    let verifying = FlinkClient::with_tls(&url, None, std::time::Duration::from_secs(3), true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(verifying.overview().await.is_err());
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

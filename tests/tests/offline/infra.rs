@@ -1,12 +1,11 @@
 //! The deployment files say what the code needs, no more: schedule expressions
-//! EventBridge accepts (cfn-lint does not check them), RBAC and IAM limited
-//! to the calls the functions make, and environment variables the code
-//! declares, with values in their declared ranges.
-
-use std::collections::BTreeSet;
+//! EventBridge accepts (cfn-lint does not check them), IAM statements that
+//! grant the functions' calls on the named secrets and bus only, and
+//! environment variables the code declares, with values in their declared
+//! ranges. (The Kubernetes Role is held to the requests sync and cleanup
+//! really make in the stack suite's `rbac`.)
 
 use flink_job_sync::config::declared::{Kind, SETTINGS};
-use serde::Deserialize;
 use serde_yaml::Value;
 use test_kit::lambda::workspace_root;
 use test_kit::schedule::validate;
@@ -111,88 +110,168 @@ fn sync_timeout_is_below_its_shortest_schedule_period_and_runs_alone() {
     );
 }
 
-/// The Kubernetes calls the code makes, as (API group, resource, verb).
-const CALLS: [(&str, &str, &str); 4] = [
-    ("batch", "jobs", "list"),
-    ("", "pods", "list"),
-    ("", "pods/log", "get"),
-    ("batch", "jobs", "delete"),
-];
-/// Granted for an operator's `kubectl get` with the same account, not called.
-const OPERATOR_READS: [(&str, &str, &str); 2] = [("batch", "jobs", "get"), ("", "pods", "get")];
+/// A template value as text, element by element: a literal as it is, an
+/// intrinsic function as its tag and argument (`!Ref MongoDbUriSecretArn`).
+fn rendered(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(rendered).collect(),
+        Value::Tagged(t) => match &t.value {
+            Value::String(s) => vec![format!("{} {s}", t.tag)],
+            other => vec![format!("{} {other:?}", t.tag)],
+        },
+        other => vec![format!("{other:?}")],
+    }
+}
 
-#[test]
-fn kubernetes_role_grants_exactly_the_calls_the_code_makes() {
-    let mut granted = BTreeSet::new();
-    for doc in serde_yaml::Deserializer::from_str(&read("infra/k8s-rbac.yaml")) {
-        let v = Value::deserialize(doc).unwrap_or_else(|e| panic!("infra/k8s-rbac.yaml: {e}"));
-        if v["kind"].as_str() != Some("Role") {
+/// One IAM statement, as (effect, actions, resources).
+type Statement = (String, Vec<String>, Vec<String>);
+
+/// Each function's inline policy statements. Anything else a function's
+/// `Policies` could hold (a managed policy's name or ARN, a SAM policy
+/// template) or a statement key beyond Effect, Action and Resource
+/// (`NotAction`, `NotResource`, ...) fails the test: it would grant more
+/// than the statements say.
+fn policy_statements(t: &Value) -> Vec<(String, Vec<Statement>)> {
+    let mut out = Vec::new();
+    for (name, resource) in t["Resources"].as_mapping().into_iter().flatten() {
+        let name = name.as_str().unwrap_or_default().to_string();
+        let kind = resource["Type"].as_str().unwrap_or_default();
+        assert!(
+            !kind.starts_with("AWS::IAM::"),
+            "{name}: an IAM resource ({kind}) grants beyond the functions' policies"
+        );
+        if kind != "AWS::Serverless::Function" {
             continue;
         }
-        for rule in v["rules"].as_sequence().into_iter().flatten() {
-            let strs = |k: &str| -> Vec<String> {
-                rule[k]
-                    .as_sequence()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            };
-            for g in strs("apiGroups") {
-                for r in strs("resources") {
-                    for verb in strs("verbs") {
-                        granted.insert((g.clone(), r.clone(), verb));
-                    }
-                }
+        let props = &resource["Properties"];
+        assert!(
+            props.get("Role").is_none(),
+            "{name}: a role of its own escapes the policies here"
+        );
+        let mut statements = Vec::new();
+        for policy in props["Policies"].as_sequence().into_iter().flatten() {
+            let keys: Vec<&str> = policy
+                .as_mapping()
+                .map(|m| m.keys().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            assert_eq!(
+                keys,
+                ["Statement"],
+                "{name}: a policy that is not inline statements: {policy:?}"
+            );
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                let mut keys: Vec<&str> = st
+                    .as_mapping()
+                    .map(|m| m.keys().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                keys.sort_unstable();
+                assert_eq!(keys, ["Action", "Effect", "Resource"], "{name}: {st:?}");
+                statements.push((
+                    st["Effect"].as_str().unwrap_or_default().to_string(),
+                    rendered(&st["Action"]),
+                    rendered(&st["Resource"]),
+                ));
             }
         }
+        out.push((name, statements));
     }
-    let owned = |xs: &[(&str, &str, &str)]| -> BTreeSet<(String, String, String)> {
-        xs.iter()
-            .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
-            .collect()
-    };
-    let needed = owned(&CALLS);
-    assert!(
-        needed.is_subset(&granted),
-        "missing: {:?}",
-        needed.difference(&granted).collect::<Vec<_>>()
-    );
-    let allowed: BTreeSet<_> = needed.union(&owned(&OPERATOR_READS)).cloned().collect();
-    assert!(
-        granted.is_subset(&allowed),
-        "more than needed: {:?}",
-        granted.difference(&allowed).collect::<Vec<_>>()
-    );
+    out.sort();
+    out
 }
 
 #[test]
-fn iam_policies_grant_only_the_two_secrets_and_putevents_on_one_bus() {
+fn iam_policies_grant_getsecretvalue_on_the_two_secrets_and_putevents_on_the_one_bus_only() {
+    let statement = |action: &str, resources: &[&str]| -> Statement {
+        (
+            "Allow".to_string(),
+            vec![action.to_string()],
+            resources.iter().map(|r| r.to_string()).collect(),
+        )
+    };
+    let secrets = statement(
+        "secretsmanager:GetSecretValue",
+        &["!Ref MongoDbUriSecretArn", "!Ref KubeconfigSecretArn"],
+    );
+    let bus = statement(
+        "events:PutEvents",
+        &[
+            "!Sub arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+        ],
+    );
+    let found = policy_statements(&template());
+    for (function, statements) in &found {
+        for (_, actions, resources) in statements {
+            for granted in actions.iter().chain(resources) {
+                assert!(
+                    !granted.contains('*') && !granted.contains('?'),
+                    "{function}: a wildcard grants more than one thing: {granted}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        found,
+        [
+            ("CleanupFunction".to_string(), vec![secrets.clone()]),
+            ("SyncFunction".to_string(), vec![secrets, bus]),
+        ],
+        "cleanup reads the two secrets; sync reads them and publishes to the one bus"
+    );
+}
+
+/// A template parameter's `AllowedPattern`, anchored as CloudFormation
+/// matches it (the whole value).
+fn allowed_pattern(t: &Value, parameter: &str) -> regex::Regex {
+    let pattern = t["Parameters"][parameter]["AllowedPattern"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!("{parameter} has no AllowedPattern: any value, `*` too, would be granted")
+        });
+    regex::Regex::new(&format!("^(?:{pattern})$")).unwrap_or_else(|e| panic!("{parameter}: {e}"))
+}
+
+#[test]
+fn the_granted_secret_arns_and_bus_name_cannot_be_iam_wildcards() {
     let t = template();
-    let mut actions = Vec::new();
-    strings_under(&t["Resources"], "Action", &mut actions);
-    actions.sort();
-    actions.dedup();
+    for parameter in ["MongoDbUriSecretArn", "KubeconfigSecretArn"] {
+        let allowed = allowed_pattern(&t, parameter);
+        for arn in [
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:flink-job-sync/prod/mongodb-uri-AbC123",
+            "arn:aws-cn:secretsmanager:cn-north-1:000000000000:secret:flink-job-sync/dev/kubeconfig",
+        ] {
+            assert!(
+                allowed.is_match(arn),
+                "{parameter} refuses a secret's ARN: {arn}"
+            );
+        }
+        for wildcard in [
+            "*",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:*",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:flink-job-sync/*",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:mongodb-uri-??????",
+            "arn:aws:secretsmanager:*:123456789012:secret:mongodb-uri",
+        ] {
+            assert!(
+                !allowed.is_match(wildcard),
+                "{parameter} lets {wildcard} through"
+            );
+        }
+    }
+    let bus = allowed_pattern(&t, "EventBusName");
     assert_eq!(
-        actions,
-        ["events:PutEvents", "secretsmanager:GetSecretValue"]
+        t["Parameters"]["EventBusName"]["Default"].as_str(),
+        Some("default")
     );
-    let mut cleanup_actions = Vec::new();
-    strings_under(
-        &t["Resources"]["CleanupFunction"],
-        "Action",
-        &mut cleanup_actions,
-    );
-    assert_eq!(
-        cleanup_actions,
-        ["secretsmanager:GetSecretValue"],
-        "cleanup publishes nothing"
-    );
-    let text = read("infra/template.yaml");
-    assert!(
-        text.contains(":event-bus/${EventBusName}"),
-        "PutEvents is limited to the configured bus"
-    );
+    for name in ["default", "flink-jobs", "data.platform_events"] {
+        assert!(bus.is_match(name), "EventBusName refuses {name}");
+    }
+    for wildcard in ["*", "flink-*", "bus?", ""] {
+        assert!(
+            !bus.is_match(wildcard),
+            "EventBusName lets {wildcard:?} through"
+        );
+    }
 }
 
 /// Every variable the template's `Variables` mappings and `infra/local-env.json`

@@ -141,7 +141,7 @@ async fn a_job_running_on_flink_with_no_record_is_reported_untracked_and_announc
     let id = test_kit::scenario::submit_streaming_with_flink_cli(&stack, "unbounded.py").await;
     test_kit::scenario::wait_for_flink_state(&stack, &id, "RUNNING").await;
     let mut s = Scenario::new(&stack.flink_rest_url(), &[]).await;
-    let sdk = flink_job_sync::adapters::aws::sdk_config().await;
+    let sdk = test_kit::aws::sdk_config();
     let bus = test_kit::stack::unique_name("fjs-untracked").replace('_', "-");
     aws_sdk_eventbridge::Client::new(&sdk)
         .create_event_bus()

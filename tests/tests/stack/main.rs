@@ -10,6 +10,7 @@ mod faults;
 mod health;
 mod outages;
 mod races;
+mod rbac;
 mod stack_mongo;
 mod stats;
 mod sync_scenarios;
