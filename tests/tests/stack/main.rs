@@ -11,6 +11,7 @@ mod health;
 mod namespaces;
 mod outages;
 mod races;
+mod run_metrics;
 mod stack_mongo;
 mod stats;
 mod sync_scenarios;
