@@ -8,6 +8,7 @@ mod clusters;
 mod events;
 mod faults;
 mod health;
+mod history;
 mod namespaces;
 mod outages;
 mod races;
