@@ -374,6 +374,10 @@ pub async fn client_for(settings: &KubeSettings) -> Result<kube::Client, Error> 
     if config.accept_invalid_certs {
         tracing::warn!("the kubeconfig turns TLS verification off for the Kubernetes API");
     }
+    // kube-rs retries 429, 503 and 504 up to 15 times with a backoff of up
+    // to 1000 s: one throttled API would hold a run for minutes, past its
+    // deadline. A run reports the error and the next run tries again.
+    config.default_retry = false;
     config.connect_timeout = Some(settings.timeout);
     config.read_timeout = Some(settings.timeout);
     config.write_timeout = Some(settings.timeout);

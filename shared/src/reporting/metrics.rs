@@ -114,6 +114,72 @@ fn title(status: &str) -> String {
 mod tests {
     use super::*;
     use crate::reporting::summary::RecordError;
+    use std::collections::BTreeMap;
+
+    const README: &str = include_str!("../../../README.md");
+
+    /// `Degraded_{a,b}` → `Degraded_a`, `Degraded_b`.
+    fn expand(name: &str) -> Vec<String> {
+        match (name.find('{'), name.find('}')) {
+            (Some(open), Some(close)) if open < close => name[open + 1..close]
+                .split(',')
+                .flat_map(|alt| expand(&format!("{}{alt}{}", &name[..open], &name[close + 1..])))
+                .collect(),
+            _ => vec![name.to_string()],
+        }
+    }
+
+    /// The README's metrics table: each metric it names, with its unit.
+    fn readme_metrics() -> BTreeMap<String, String> {
+        let table = README
+            .split_once("| metric | unit | meaning |")
+            .map(|(_, t)| t)
+            .unwrap_or_else(|| panic!("the README has no metrics table"));
+        let mut out = BTreeMap::new();
+        for row in table.lines().skip(2).take_while(|l| l.starts_with('|')) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (names, unit) = (cells[1], cells[2]);
+            for name in names.split('`').skip(1).step_by(2) {
+                for n in expand(name) {
+                    assert!(
+                        out.insert(n.clone(), unit.to_string()).is_none(),
+                        "{n} twice in the README"
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_readme_names_every_metric_emitted_with_its_unit_and_no_other() {
+        let v = emf(&Summary::default(), Some(1.0), Utc::now());
+        let emitted: BTreeMap<String, String> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                let field = |k: &str| m[k].as_str().unwrap_or_default().to_string();
+                (field("Name"), field("Unit"))
+            })
+            .collect();
+        let readme = readme_metrics();
+        assert!(readme.len() >= 25, "the README's table read: {readme:?}");
+        for (name, unit) in &readme {
+            assert_eq!(
+                emitted.get(name),
+                Some(unit),
+                "{name} (README: {unit}) as emitted"
+            );
+        }
+        for (name, unit) in &emitted {
+            assert_eq!(
+                readme.get(name),
+                Some(unit),
+                "{name} ({unit}) in the README"
+            );
+        }
+    }
 
     #[test]
     fn emf_line_declares_every_value_it_carries() {

@@ -134,6 +134,6 @@ pub struct Phases {
     pub flink: u64,
     /// Deciding and the conditional writes.
     pub write: u64,
-    /// Publishing events and recording the run.
+    /// Publishing the events (the run's own record is written outside the phases).
     pub finish: u64,
 }

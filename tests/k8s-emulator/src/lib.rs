@@ -19,13 +19,17 @@
 //!
 //! Emulator-only test hooks live under `/emulator/v1/`:
 //! `PUT /emulator/v1/namespaces/{ns}/pods/{name}/log?container=C` replaces a
-//! container's log with the request body, `POST` appends to it.
+//! container's log with the request body, `POST` appends to it. An emulator
+//! started in process also counts its requests by path
+//! ([`RunningEmulator::take_requests_by_path`]) and answers the requests a
+//! test marks as a failing server would ([`RunningEmulator::intercept`]).
 //!
 //! # Modules
 //!
 //! | module | what |
 //! | --- | --- |
 //! | this crate's root | [`EmulatorConfig`], [`RunnerConfig`], [`start`], [`RunningEmulator`], [`kubeconfig_yaml`], the request counts |
+//! | `hooks` | the in-process test hooks: requests counted by path, [`Intercept`]ed requests |
 //! | `api` | the HTTP surface: routing (`api`), the request context and query parsing (`api::request`), list and get (`api::read`), create, replace and patch (`api::write`), delete and propagation (`api::delete`), pod logs and the log hook (`api::logs`), namespaces (`api::namespaces`) |
 //! | `watch` | `?watch=true` streams of watch events |
 //! | `store` | the in-memory objects, resourceVersions, pod logs and the event history |
@@ -41,6 +45,7 @@
 mod api;
 mod discovery;
 mod errors;
+mod hooks;
 mod openapi;
 mod patch;
 mod runner;
@@ -58,6 +63,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch as watch_channel};
 use tokio::task::{AbortHandle, JoinHandle};
 
+pub use hooks::Intercept;
 use store::{Key, Store};
 
 /// How to start an emulator.
@@ -131,6 +137,8 @@ pub(crate) struct Shared {
     tasks: std::sync::Mutex<Vec<AbortHandle>>,
     /// Requests served, by `METHOD resource` (for the benchmark).
     requests: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Requests by path, and the requests a test marked.
+    pub(crate) hooks: hooks::Hooks,
     /// Pod → its Job, deleted (with their pods) by the first log read of that
     /// pod: the race of a Job removed between a list and a log read.
     pub(crate) vanish_on_log_read: std::sync::Mutex<HashMap<Key, String>>,
@@ -280,6 +288,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         procs: std::sync::Mutex::new(HashMap::new()),
         tasks: std::sync::Mutex::new(Vec::new()),
         requests: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+        hooks: hooks::Hooks::default(),
         vanish_on_log_read: std::sync::Mutex::new(HashMap::new()),
     });
     let app = axum::Router::new()
@@ -339,6 +348,7 @@ async fn count_request(
         [first, ..] if *first == "emulator" => "emulator hook".to_string(),
         _ => "other".to_string(),
     };
+    shared.hooks.count(req.method(), req.uri().path());
     let key = format!("{} {resource}", req.method());
     *shared
         .requests
@@ -358,6 +368,25 @@ impl RunningEmulator {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((namespace.to_string(), pod.to_string()), job.to_string());
+    }
+
+    /// Requests served since the last call, by `METHOD /path` (the query
+    /// left out: each page of a paged list counts, and so do watches), as
+    /// `GET /api/v1/namespaces/lemo-dev/pods`; resets these counts only.
+    pub fn take_requests_by_path(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.hooks.take_counts()
+    }
+
+    /// Marks the requests of `method` (`GET`, `DELETE`, ...) to `path`
+    /// (`/apis/batch/v1/namespaces/lemo-dev/jobs/x`, no query): from now on
+    /// they meet `what`, replacing an earlier mark of the same requests.
+    ///
+    /// # Panics
+    /// If `method` is not an HTTP method.
+    pub fn intercept(&self, method: &str, path: &str, what: Intercept) {
+        let method = axum::http::Method::from_bytes(method.as_bytes())
+            .unwrap_or_else(|e| panic!("intercept: {method:?} is not an HTTP method: {e}"));
+        self.shared.hooks.mark(method, path, what);
     }
 
     /// Requests served so far by `METHOD resource`, and resets the counts.

@@ -37,6 +37,10 @@ use crate::runs::sync::observe::{Live, Observer};
 pub use crate::runs::sync::request::SyncRequest;
 use crate::runs::sync::run::{Run, ms_since, rotate_after};
 
+/// Where each real run's EMF document goes instead of stdout (a test reads
+/// what CloudWatch would).
+pub type MetricsSink = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// The sync function's clients, settings and rule, built once per warm function.
 pub struct Syncer {
     store: Store,
@@ -46,6 +50,8 @@ pub struct Syncer {
     events: Option<Publisher>,
     settings: SyncSettings,
     rules: SyncRules,
+    /// `None`: the EMF line is printed on stdout, for CloudWatch.
+    metrics: Option<MetricsSink>,
 }
 
 /// Builds a [`Syncer`] from clients built elsewhere: the one way to make
@@ -98,6 +104,7 @@ impl Syncer {
                 events: None,
                 settings: SyncSettings::default(),
                 rules: SyncRules::default(),
+                metrics: None,
             },
         }
     }
@@ -129,6 +136,12 @@ impl Syncer {
     /// Publishes state-change events through `events` (none when `None`).
     pub fn set_events(&mut self, events: Option<Publisher>) {
         self.events = events;
+    }
+
+    /// Hands each real run's EMF document to `sink` from now on, instead of
+    /// printing it.
+    pub fn set_metrics(&mut self, sink: MetricsSink) {
+        self.metrics = Some(sink);
     }
 
     /// Observes Kubernetes through `kube` from now on.
@@ -393,11 +406,12 @@ impl Syncer {
                     None
                 }
             };
-            // CloudWatch reads EMF from stdout; it must be a line of its own.
-            println!(
-                "{}",
-                crate::reporting::metrics::emf(&run.summary, lag, Utc::now())
-            );
+            let metrics = crate::reporting::metrics::emf(&run.summary, lag, Utc::now());
+            match &self.metrics {
+                Some(sink) => sink(&metrics),
+                // CloudWatch reads EMF from stdout; it must be a line of its own.
+                None => println!("{metrics}"),
+            }
         }
         Ok(run.summary)
     }

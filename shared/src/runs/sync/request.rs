@@ -117,6 +117,39 @@ impl SyncRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn job_ids(ids: Vec<String>) -> Result<SyncRequest, String> {
+        SyncRequest::from_payload(&json!({ "job_ids": ids })).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn job_ids_may_hold_10000_entries_and_no_more() {
+        let ids = |n: usize| (0..n).map(|i| format!("tpl-{i}")).collect::<Vec<_>>();
+        let ok = job_ids(ids(10_000)).unwrap_or_else(|e| panic!("10000 entries: {e}"));
+        assert_eq!(ok.job_ids.map(|i| i.len()), Some(10_000));
+        let e = job_ids(ids(10_001))
+            .err()
+            .unwrap_or_else(|| panic!("10001 entries are refused"));
+        assert!(e.contains("job_ids") && e.contains("10000"), "{e}");
+        let e = job_ids(Vec::new()).expect_err("an empty job_ids is refused");
+        assert!(e.contains("job_ids is empty"), "{e}");
+    }
+
+    #[test]
+    fn each_job_id_is_1_to_512_bytes_counted_in_bytes_not_characters() {
+        for ok in ["a".repeat(512), "é".repeat(256), "a".to_string()] {
+            job_ids(vec!["x".into(), ok.clone()])
+                .unwrap_or_else(|e| panic!("{} bytes: {e}", ok.len()));
+        }
+        // "é" is 2 bytes: 256 of them are 512 bytes, 257 are 514.
+        for refused in ["a".repeat(513), "é".repeat(257), String::new()] {
+            let e = job_ids(vec!["x".into(), refused.clone()])
+                .err()
+                .unwrap_or_else(|| panic!("{} bytes are refused", refused.len()));
+            assert!(e.contains("job_ids") && e.contains("1 to 512 bytes"), "{e}");
+        }
+    }
 
     #[test]
     fn runs_scoped_to_clusters_keep_a_scope_of_their_own() {

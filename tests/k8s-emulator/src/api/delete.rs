@@ -217,3 +217,16 @@ pub(super) async fn delete_collection(req: &Req<'_>, res: Res, ns: &str) -> ApiR
     let list = json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": meta, "items": deleted});
     Ok(to_json(StatusCode::OK, &list))
 }
+
+/// Deletes one object at once as another client would (a Job with its
+/// pods, in the background); nothing when it is not there. For the test
+/// hook [`crate::hooks::Intercept::VanishFirst`].
+pub(crate) fn delete_now(store: &mut Store, res: Res, ns: &str, name: &str) {
+    let opts = DeleteOpts {
+        propagation: Some(Propagation::Background),
+        precondition_uid: None,
+        precondition_rv: None,
+        dry_run: false,
+    };
+    let _ = delete_one(store, Target::new(res, ns, name), &opts);
+}

@@ -26,6 +26,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::errors::ApiError;
+use super::hooks::{self, Intercept};
 use super::store::Res;
 use super::{Shared, discovery, openapi, watch};
 use request::{ApiResult, Req, Target, to_json, wants_table};
@@ -54,6 +55,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if let Some(response) = intercepted(&shared, &parts.method, &path, &segs).await {
+        return response;
+    }
     let req = Req {
         shared: &shared,
         method: &parts.method,
@@ -67,6 +71,26 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     };
     tracing::debug!(method = %parts.method, uri = %parts.uri, status = response.status().as_u16(), "request");
     response
+}
+
+/// A request a test marked ([`crate::RunningEmulator::intercept`]): the
+/// failure it is answered with, or `None` when it is served (after the
+/// deletion a `VanishFirst` mark asks for).
+async fn intercepted(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    segs: &[&str],
+) -> Option<Response> {
+    match shared.hooks.take(method, path)? {
+        Intercept::Fail(code) => Some(hooks::failure(code).into_response()),
+        Intercept::VanishFirst => {
+            if let Some((res, ns, name)) = hooks::named_object(segs) {
+                delete::delete_now(&mut *shared.store.lock().await, res, ns, name);
+            }
+            None
+        }
+    }
 }
 
 async fn route(req: &Req<'_>, segs: &[&str]) -> ApiResult {
