@@ -249,7 +249,20 @@ async fn an_unavailable_kubernetes_api_is_asked_once_a_run_not_retried_for_minut
     // backoff of up to 1000 s: a throttled API would hold a run past its
     // deadline. The product asks once; the next run asks again.
     let flink = FlinkFake::with_jobs(BTreeMap::new());
-    let s = Scenario::new(&flink.serve().await, &[]).await;
+    let mut s = Scenario::new(&flink.serve().await, &[]).await;
+    // The product's own client, as the functions build it: from a kubeconfig.
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: e\nclusters:\n- name: e\n  cluster:\n    server: {}\ncontexts:\n- name: e\n  context:\n    cluster: e\n    user: u\n    namespace: {NS}\nusers:\n- name: u\n  user: {{}}\n",
+        s.emulator.url()
+    );
+    let settings = flink_job_sync::config::KubeSettings {
+        kubeconfig: Some(flink_job_sync::config::Secret::new(kubeconfig)),
+        ..s.cfg.kube.clone()
+    };
+    let kube = flink_job_sync::adapters::k8s::Kubernetes::connect(&settings)
+        .await
+        .unwrap_or_else(|e| panic!("the product's Kubernetes client: {e}"));
+    s.syncer.set_kubernetes(kube);
     s.insert(record("waiting-1", None, None, 1)).await;
     let path = format!("/apis/batch/v1/namespaces/{NS}/jobs");
     s.emulator

@@ -183,7 +183,7 @@ async fn sync_lag_appears_with_the_first_complete_full_run_and_counts_from_its_s
 #[tokio::test]
 async fn every_phase_of_a_real_run_is_filled_and_they_add_up_within_its_time() {
     let bus = unique_name("fjs-phases").replace('_', "-");
-    let sdk = flink_job_sync::adapters::aws::sdk_config().await;
+    let sdk = test_kit::aws::sdk_config();
     aws_sdk_eventbridge::Client::new(&sdk)
         .create_event_bus()
         .name(&bus)
