@@ -145,8 +145,13 @@ impl Scenario {
     /// Creates the Kubernetes Job the platform would have created for `name`,
     /// with one pod, then puts both into the given state.
     pub async fn k8s_job(&self, name: &str, state: JobState) -> String {
-        let jobs: Api<Job> = Api::namespaced(self.kube.clone(), NS);
-        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
+        self.k8s_job_in(NS, name, state).await
+    }
+
+    /// [`Scenario::k8s_job`] in namespace `ns`.
+    pub async fn k8s_job_in(&self, ns: &str, name: &str, state: JobState) -> String {
+        let jobs: Api<Job> = Api::namespaced(self.kube.clone(), ns);
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), ns);
         let job: Job = serde_json::from_value(json!({
             "apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"name": name, "labels": {"app": "flink-python-job"}},
@@ -174,13 +179,18 @@ impl Scenario {
         pods.create(&PostParams::default(), &pod)
             .await
             .unwrap_or_else(|e| panic!("create pod: {e}"));
-        self.set_state(name, &pod_name, state).await;
+        self.set_state_in(ns, name, &pod_name, state).await;
         pod_name
     }
 
     pub async fn set_state(&self, job: &str, pod: &str, state: JobState) {
-        let jobs: Api<Job> = Api::namespaced(self.kube.clone(), NS);
-        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), NS);
+        self.set_state_in(NS, job, pod, state).await
+    }
+
+    /// [`Scenario::set_state`] in namespace `ns`.
+    pub async fn set_state_in(&self, ns: &str, job: &str, pod: &str, state: JobState) {
+        let jobs: Api<Job> = Api::namespaced(self.kube.clone(), ns);
+        let pods: Api<Pod> = Api::namespaced(self.kube.clone(), ns);
         let (pod_status, job_status) = state.statuses();
         pods.patch_status(
             pod,
@@ -216,8 +226,13 @@ impl Scenario {
 
     /// Replaces a pod's log through the emulator's test hook.
     pub async fn set_log(&self, pod: &str, log: impl Into<Vec<u8>>) {
+        self.set_log_in(NS, pod, log).await
+    }
+
+    /// [`Scenario::set_log`] in namespace `ns`.
+    pub async fn set_log_in(&self, ns: &str, pod: &str, log: impl Into<Vec<u8>>) {
         let url = format!(
-            "{}/emulator/v1/namespaces/{NS}/pods/{pod}/log?container=flink-client",
+            "{}/emulator/v1/namespaces/{ns}/pods/{pod}/log?container=flink-client",
             self.emulator.url()
         );
         let resp = reqwest::Client::new()

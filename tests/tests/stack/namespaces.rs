@@ -6,97 +6,17 @@
 use std::collections::BTreeMap;
 
 use flink_job_sync::adapters::store::record::to_bson_date;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use mongodb::bson::{Bson, Document, doc};
-use serde_json::{Value, json};
 use test_kit::flinkfake::{FakeJob, FlinkFake};
-use test_kit::scenario::{NS, Scenario};
+use test_kit::scenario::{JobState, NS, Scenario};
 
 const OTHER: &str = "team-b";
 
-#[derive(Clone, Copy)]
-enum Phase {
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl Phase {
-    /// The pod's status and the Job's, as the controller and kubelet leave them.
-    fn statuses(self) -> (Value, Value) {
-        let t = "2026-01-01T00:00:00Z";
-        let container = |state: Value| {
-            json!([{"name": "flink-client", "image": "flink:2.3.0", "imageID": "", "ready": false,
-                "restartCount": 0, "state": state}])
-        };
-        match self {
-            Phase::Running => (
-                json!({"phase": "Running", "containerStatuses": container(json!({"running": {"startedAt": t}}))}),
-                json!({"active": 1, "startTime": t}),
-            ),
-            Phase::Succeeded => (
-                json!({"phase": "Succeeded", "containerStatuses": container(json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": t, "finishedAt": t}}))}),
-                json!({"succeeded": 1, "startTime": t, "completionTime": t, "conditions": [
-                    {"type": "Complete", "status": "True", "reason": "CompletionsReached", "lastTransitionTime": t}]}),
-            ),
-            Phase::Failed => (
-                json!({"phase": "Failed", "containerStatuses": container(json!({"terminated": {"exitCode": 2, "reason": "Error", "startedAt": t, "finishedAt": t}}))}),
-                json!({"failed": 1, "startTime": t, "conditions": [
-                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                     "message": "Job has reached the specified backoff limit", "lastTransitionTime": t}]}),
-            ),
-        }
-    }
-}
-
 /// The Job the platform would have created for `name` in `ns`, with one
-/// pod in `phase` whose log is `log`.
-async fn job_in(s: &Scenario, ns: &str, name: &str, phase: Phase, log: &str) {
-    let jobs: Api<Job> = Api::namespaced(s.kube.clone(), ns);
-    let pods: Api<Pod> = Api::namespaced(s.kube.clone(), ns);
-    let labels = json!({"app": "flink-python-job"});
-    let job: Job = serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": {
-            "restartPolicy": "Never", "containers": [{"name": "flink-client", "image": "flink:2.3.0"}]}}}
-    }))
-    .unwrap_or_else(|e| panic!("job manifest: {e}"));
-    let job = jobs
-        .create(&PostParams::default(), &job)
-        .await
-        .unwrap_or_else(|e| panic!("create job {ns}/{name}: {e}"));
-    let uid = job.metadata.uid.clone().unwrap_or_default();
-    let pod_name = format!("{name}-pod0");
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": pod_name, "labels": {"app": "flink-python-job", "job-name": name},
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid, "controller": true}]},
-        "spec": {"restartPolicy": "Never", "containers": [{"name": "flink-client", "image": "flink:2.3.0"}]}
-    }))
-    .unwrap_or_else(|e| panic!("pod manifest: {e}"));
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .unwrap_or_else(|e| panic!("create pod {ns}/{pod_name}: {e}"));
-    let (pod_status, job_status) = phase.statuses();
-    let merge = |status: Value| Patch::Merge(json!({ "status": status }));
-    pods.patch_status(&pod_name, &PatchParams::default(), &merge(pod_status))
-        .await
-        .unwrap_or_else(|e| panic!("pod status: {e}"));
-    jobs.patch_status(name, &PatchParams::default(), &merge(job_status))
-        .await
-        .unwrap_or_else(|e| panic!("job status: {e}"));
-    let url = format!(
-        "{}/emulator/v1/namespaces/{ns}/pods/{pod_name}/log?container=flink-client",
-        s.emulator.url()
-    );
-    let resp = reqwest::Client::new()
-        .put(url)
-        .body(log.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("set log: {e}"));
-    assert!(resp.status().is_success(), "set log: {}", resp.status());
+/// pod in `state` whose log is `log`.
+async fn job_in(s: &Scenario, ns: &str, name: &str, state: JobState, log: &str) {
+    let pod = s.k8s_job_in(ns, name, state).await;
+    s.set_log_in(ns, &pod, log.to_string()).await;
 }
 
 fn record(
@@ -163,12 +83,19 @@ async fn records_in_two_namespaces_reach_their_truth_with_one_job_and_pod_list_p
     s.insert(record("b-no-job", Some(OTHER), None, 30)).await;
     s.insert(record("b-followed", Some(OTHER), Some(&followed), 1))
         .await;
-    job_in(&s, NS, "dev-running", Phase::Running, &submitted(&running)).await;
+    job_in(
+        &s,
+        NS,
+        "dev-running",
+        JobState::Running,
+        &submitted(&running),
+    )
+    .await;
     job_in(
         &s,
         OTHER,
         "b-finished",
-        Phase::Succeeded,
+        JobState::Succeeded,
         &submitted(&finished),
     )
     .await;
@@ -176,7 +103,7 @@ async fn records_in_two_namespaces_reach_their_truth_with_one_job_and_pod_list_p
         &s,
         OTHER,
         "b-failed",
-        Phase::Failed,
+        JobState::Failed(2),
         "ValueError: no such table\n",
     )
     .await;
@@ -184,12 +111,12 @@ async fn records_in_two_namespaces_reach_their_truth_with_one_job_and_pod_list_p
         &s,
         OTHER,
         "b-followed",
-        Phase::Running,
+        JobState::Running,
         &submitted(&followed),
     )
     .await;
     // A namesake in the default namespace is not b-no-job's Job.
-    job_in(&s, NS, "b-no-job", Phase::Running, &submitted(&running)).await;
+    job_in(&s, NS, "b-no-job", JobState::Running, &submitted(&running)).await;
     s.emulator.take_requests_by_path();
 
     let summary = s.sync().await;
